@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is for developers.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# dbt and sqlfluff's dbt templater need these even when they only compile.
+LINT_HOME := $(CURDIR)/var/lint
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: demo test lint bench lock clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/warehouse demo
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	mkdir -p $(LINT_HOME)
+	WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb \
+	WAREHOUSE_DBT_TARGET=$(LINT_HOME)/target DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros tests/dbt
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_ingest.py
+
+# Re-resolve the pinned dependencies into requirements.lock (needs the package index).
+lock:
+	rm -rf var/lock-venv && $(PYTHON) -m venv var/lock-venv
+	var/lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	var/lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+	rm -rf var/lock-venv
+
+clean:
+	rm -rf $(VENV) var target logs

@@ -1,0 +1,116 @@
+"""Source-entity configuration: one YAML file per entity under `sources/`, merged over `defaults.yml`.
+
+The shipped files are the export contract (`shared/contracts/exports.md`); another company's exports are
+mapped by pointing `--config` at its own folder of the same shape.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import yaml
+
+DEFAULT_CONFIG_DIR = Path(__file__).parent / "sources"
+MODES = ("snapshot", "delta")
+FORMATS = ("csv", "jsonl")
+
+
+class ConfigError(ValueError):
+    """The configuration itself is wrong: named file and key."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    quote: str
+    escape: str
+    decimal_separator: str
+    date_format: str
+    timestamp_format: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    system: str
+    entity: str
+    pattern: str
+    format: str
+    encoding: str
+    mode: str
+    key: tuple[str, ...]
+    required: tuple[str, ...]
+    columns: dict[str, str]  # warehouse column name -> DuckDB type, in the contract's order
+    source_names: dict[str, str]  # warehouse column name -> header name in the export file
+    dialect: Dialect
+    export_date_pattern: str
+    export_date_format: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}/{self.entity}"
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.system}.{self.entity}"
+
+    def export_date(self, path: Path) -> date:
+        match = re.search(self.export_date_pattern, path.name)
+        if not match:
+            raise ConfigError(f"{path.name}: no export date matching {self.export_date_pattern!r}")
+        return datetime.strptime(match.group(1), self.export_date_format).date()
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def _columns(spec: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """`name: type`, or `name: {type: ..., source: header name}` where the export calls it differently."""
+    types, sources = {}, {}
+    for name, kind in spec.items():
+        detail = kind if isinstance(kind, dict) else {"type": kind}
+        types[name] = str(detail["type"]).upper()
+        sources[name] = detail.get("source", name)
+    return types, sources
+
+
+def load_entities(config_dir: Path = DEFAULT_CONFIG_DIR) -> list[Entity]:
+    """Every entity configured under `config_dir`, in a stable order."""
+    defaults = yaml.safe_load((config_dir / "defaults.yml").read_text()) or {}
+    entities = []
+    for path in sorted(config_dir.glob("*/*.yml")):
+        spec = _merge(defaults, yaml.safe_load(path.read_text()) or {})
+        try:
+            columns, source_names = _columns(spec["columns"])
+            entity = Entity(
+                system=spec["system"],
+                entity=spec["entity"],
+                pattern=spec["pattern"],
+                format=spec["format"],
+                encoding=spec["encoding"],
+                mode=spec["mode"],
+                key=tuple(spec["key"]),
+                required=tuple(spec.get("required", spec["key"])),
+                columns=columns,
+                source_names=source_names,
+                dialect=Dialect(**spec["dialect"]),
+                export_date_pattern=spec["export_date_pattern"],
+                export_date_format=spec["export_date_format"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: missing or unknown key {exc}") from exc
+        if entity.mode not in MODES or entity.format not in FORMATS:
+            raise ConfigError(f"{path}: mode must be one of {MODES}, format one of {FORMATS}")
+        unknown = (set(entity.key) | set(entity.required)) - set(entity.columns)
+        if unknown:
+            raise ConfigError(f"{path}: key/required name columns that are not configured: {unknown}")
+        entities.append(entity)
+    if not entities:
+        raise ConfigError(f"{config_dir}: no entity files (*/*.yml)")
+    return entities

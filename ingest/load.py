@@ -1,0 +1,424 @@
+"""Load export files into the vault's raw layer.
+
+Promises, per file:
+- DuckDB's own readers parse it with the configured types (no Python row loops);
+- it loads in one transaction: a failure or a `kill -9` leaves nothing of it behind;
+- its rows are accounted for: lines in the file = rows loaded + rows rejected (+ blank lines), or the file
+  is refused (an unterminated quote, for one, silently swallows the lines after it);
+- rejected rows keep file, line, column, reason and raw text in `ingest.rejects`;
+- a file is identified by its content hash: the same content twice changes nothing, a corrected file under
+  the same name is a new version (staging keeps only the newest version of each name).
+
+Printed messages and logs name files, lines, columns and reasons, never the values themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import mmap
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from ingest.config import Entity
+
+log = logging.getLogger(__name__)
+
+# Config name -> (DuckDB reader's name, Python codec for the header line).
+ENCODINGS = {
+    "utf-8": ("utf-8", "utf-8-sig"),
+    "utf-16": ("utf-16", "utf-16"),
+    "latin-1": ("latin-1", "latin-1"),
+    "iso-8859-15": ("ISO_8859_15", "iso8859_15"),  # from duckdb-extension-encodings
+}
+CHUNK = 8 << 20
+# JSON escapes every control character inside strings, so this byte never occurs in a valid JSON line:
+# reading JSONL as one-column "CSV" with it as the delimiter gives one row per line, with its number.
+JSONL_DELIMITER = "\x1f"
+
+
+class RefusedFile(Exception):
+    """The file cannot be read as configured; nothing of it is loaded."""
+
+
+@dataclass
+class FileResult:
+    source_file: str
+    entity: str
+    file_hash: str
+    status: str  # loaded | unchanged | refused
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    blank_lines: int = 0
+    load_id: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    sha256: str
+    size: int
+    lines: int
+
+
+def scan_file(path: Path) -> FileScan:
+    """Content hash and physical line count in one pass over the bytes."""
+    digest, size, newlines, last = hashlib.sha256(), 0, 0, b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (1 if size and last != b"\n" else 0)
+    return FileScan(digest.hexdigest(), size, lines)
+
+
+def blank_line_numbers(path: Path) -> list[int]:
+    """1-based numbers of empty lines; DuckDB's reader skips them without a word."""
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        starts = [m.start() for m in re.finditer(rb"(?m)^\r?$", data) if m.start() < len(data)]
+        # Number lines by counting newlines before each blank line's start, in one forward walk.
+        numbers, line, pos = [], 1, 0
+        for start in starts:
+            line += data[pos:start].count(b"\n")
+            pos = start
+            numbers.append(line)
+    return numbers
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) -> None:
+    """Create the load log, the rejects table and one raw table per entity; add newly configured columns."""
+    con.execute("""
+        create schema if not exists ingest;
+        create sequence if not exists ingest.load_ids;
+        create table if not exists ingest.files (
+            load_id bigint primary key, system varchar, entity varchar, source_file varchar,
+            file_hash varchar, file_bytes bigint, export_date date, mode varchar, status varchar,
+            rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
+            reason varchar, loaded_at timestamp default current_timestamp
+        );
+        create table if not exists ingest.rejects (
+            load_id bigint, source_file varchar, line bigint, column_name varchar,
+            error_type varchar, reason varchar, raw_text varchar
+        );
+    """)
+    for entity in entities:
+        schema, table = entity.raw_table.split(".")
+        con.execute(f"create schema if not exists {schema}")
+        columns = ", ".join(f'"{name}" {kind}' for name, kind in entity.columns.items())
+        con.execute(f"""
+            create table if not exists {entity.raw_table} (
+                {columns}, _load_id bigint, _source_file varchar, _line bigint, _export_date date
+            )""")
+        existing = {row[0] for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, table]).fetchall()}
+        for name, kind in entity.columns.items():
+            if name not in existing:
+                con.execute(f'alter table {entity.raw_table} add column "{name}" {kind}')
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _read_header(path: Path, entity: Entity) -> list[str]:
+    with path.open("rb") as handle:
+        first = handle.readline()
+    codec = ENCODINGS[entity.encoding][1]
+    try:
+        text = first.decode(codec).rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise RefusedFile(f"line 1: the header is not valid {entity.encoding} (byte {exc.start + 1})") from exc
+    dialect = entity.dialect
+    header = [name.strip() for name in next(csv.reader([text], delimiter=dialect.delimiter,
+                                                       quotechar=dialect.quote))]
+    if len(header) == 1 and any(sep in text for sep in ",;\t|" if sep != dialect.delimiter):
+        raise RefusedFile(f"line 1: the header is not separated by {dialect.delimiter!r}: wrong delimiter")
+    return header
+
+
+class FileLoader:
+    """Loads one file version of one entity inside the caller's transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_file: str,
+                 load_id: int):
+        self.con, self.entity, self.path = con, entity, path
+        self.source_file, self.load_id = source_file, load_id
+        self.header_lines = 1 if entity.format == "csv" else 0
+        self.reader_columns: dict[str, str] = {}  # positional alias -> header name, for reject messages
+        self.blank_lines = 0
+
+    # --- reading -------------------------------------------------------------------------------------
+    def _reader_options(self) -> str:
+        encoding = ENCODINGS[self.entity.encoding][0]
+        return (f"encoding={_sql_str(encoding)}, auto_detect=false, store_rejects=true, "
+                "rejects_table='_ingest_reject_errors', rejects_scan='_ingest_reject_scans'")
+
+    def _csv_select(self) -> str:
+        entity, dialect = self.entity, self.entity.dialect
+        header = _read_header(self.path, entity)
+        by_source = {source: name for name, source in entity.source_names.items()}
+        missing = [name for name in entity.required if entity.source_names[name] not in header]
+        if missing:
+            raise RefusedFile(f"line 1: missing required column(s) {', '.join(missing)}")
+        # Read every header column: configured ones with their type, anything else as text (then dropped).
+        read_types = {f"c{i}": entity.columns.get(by_source.get(h, ""), "VARCHAR") for i, h in enumerate(header)}
+        position = {by_source[h]: f"c{i}" for i, h in enumerate(header) if h in by_source}
+        select = ", ".join(
+            f'{position[name]} as "{name}"' if name in position else f'null::{kind} as "{name}"'
+            for name, kind in entity.columns.items())
+        struct = "{" + ", ".join(f"'{col}': '{kind}'" for col, kind in read_types.items()) + "}"
+        # Rejects name the column as the export's header does, not as the positional alias.
+        self.reader_columns = {f"c{i}": h for i, h in enumerate(header)}
+        return f"""
+            select {select}, row_number() over () + {self.header_lines} as _line
+            from read_csv({_sql_str(str(self.path))}, columns={struct}, header=true,
+                delim={_sql_str(dialect.delimiter)}, quote={_sql_str(dialect.quote)},
+                escape={_sql_str(dialect.escape)}, decimal_separator={_sql_str(dialect.decimal_separator)},
+                dateformat={_sql_str(dialect.date_format)}, timestampformat={_sql_str(dialect.timestamp_format)},
+                {self._reader_options()})"""
+
+    def _jsonl_select(self) -> str:
+        """One row per line; values cast with try_cast, and lines that fail become rejects below."""
+        entity = self.entity
+        self.con.execute(f"""
+            create or replace temp table _ingest_lines as
+            select row_number() over () as _line, _json
+            from read_csv({_sql_str(str(self.path))}, columns={{'_json': 'VARCHAR'}}, header=false,
+                delim={_sql_str(JSONL_DELIMITER)}, quote='', escape='', {self._reader_options()})""")
+        checks = ["case when not json_valid(_json) or json_type(_json) <> 'OBJECT' "
+                  "then {'column_name': null, 'error_type': 'INVALID JSON', "
+                  "'reason': 'line is not a JSON object'} end"]
+        values = []
+        for name, kind in entity.columns.items():
+            path = _sql_str(f'$."{entity.source_names[name]}"')
+            if kind == "JSON":
+                values.append(f'json_extract(_json, {path}) as "{name}"')
+                continue
+            text = f"json_extract_string(_json, {path})"
+            values.append(f'try_cast({text} as {kind}) as "{name}"')
+            checks.append(
+                f"case when json_valid(_json) and {text} is not null and try_cast({text} as {kind}) is null "
+                f"then {{'column_name': {_sql_str(name)}, 'error_type': 'CAST', "
+                f"'reason': {_sql_str(f'could not convert {name} to {kind}')}}} end")
+        self.con.execute(f"""
+            create or replace temp table _ingest_json_errors as
+            select _line, _json, unnest(list_filter([{', '.join(checks)}], e -> e is not null)) as e
+            from _ingest_lines""")
+        self.con.execute("""
+            insert into _ingest_rejects
+            select _line, e.column_name, e.error_type, e.reason, _json from _ingest_json_errors""")
+        return f"""
+            select {', '.join(values)}, _line
+            from _ingest_lines
+            where _line not in (select _line from _ingest_json_errors)"""
+
+    # --- loading -------------------------------------------------------------------------------------
+    def load(self, scan: FileScan) -> FileResult:
+        con, entity = self.con, self.entity
+        con.execute("drop table if exists _ingest_reject_errors; drop table if exists _ingest_reject_scans")
+        # Rejects from DuckDB's reader and from our own checks meet here, in one shape.
+        con.execute("""create or replace temp table _ingest_rejects (
+            line bigint, column_name varchar, error_type varchar, reason varchar, raw_text varchar)""")
+        select = self._csv_select() if entity.format == "csv" else self._jsonl_select()
+        columns = ", ".join(f'"{name}"' for name in entity.columns)
+        con.execute(f"""
+            insert into {entity.raw_table} ({columns}, _load_id, _source_file, _line, _export_date)
+            select {columns}, {self.load_id}, {_sql_str(self.source_file)}, _line,
+                {_sql_str(entity.export_date(self.path).isoformat())}::date
+            from ({select})""")
+        if con.execute("select count(*) from duckdb_tables() where table_name = '_ingest_reject_errors'"
+                       ).fetchone()[0]:
+            names = self.reader_columns
+            rename = "".join(f" when {_sql_str(a)} then {_sql_str(h)}" for a, h in names.items())
+            column = f"case column_name{rename} else column_name end" if names else "column_name"
+            con.execute(f"""
+                insert into _ingest_rejects
+                select line, {column}, error_type,
+                    coalesce(replace(error_message, '"' || column_name || '"', '"' || {column} || '"'),
+                        error_message), csv_line
+                from _ingest_reject_errors""")
+        self._refuse_unreadable()
+        self._reconcile(scan)
+        self._reject_missing_keys()
+        loaded = self._count(f"select count(*) from {entity.raw_table} where _load_id = {self.load_id}")
+        rejected = self._count("select count(distinct line) from _ingest_rejects")
+        con.execute(f"""
+            insert into ingest.rejects
+            select {self.load_id}, {_sql_str(self.source_file)}, line, column_name, error_type, reason, raw_text
+            from _ingest_rejects""")
+        if loaded == 0 and entity.mode == "snapshot":
+            raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
+        return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
+                          rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
+                          load_id=self.load_id)
+
+    def _count(self, sql: str) -> int:
+        return self.con.execute(sql).fetchone()[0]
+
+    def _reconcile(self, scan: FileScan) -> None:
+        """Every data line is a loaded row, a rejected row or blank; otherwise refuse the file."""
+        read = self._count(f"select count(*) from {self.entity.raw_table} where _load_id = {self.load_id}")
+        rejected = self._count("select count(distinct line) from _ingest_rejects")
+        expected = scan.lines - self.header_lines
+        blanks: list[int] = []
+        if read + rejected != expected:
+            blanks = blank_line_numbers(self.path)
+            if read + rejected + len(blanks) != expected:
+                raise RefusedFile(self._accounting_message(expected, read, rejected, len(blanks)))
+        self.blank_lines = len(blanks)
+        self._renumber_lines(blanks)
+
+    def _refuse_unreadable(self) -> None:
+        bad = self.con.execute("""
+            select min(line), count(*) from _ingest_rejects where error_type = 'INVALID ENCODING'
+        """).fetchone()
+        if bad[1]:
+            raise RefusedFile(f"line {bad[0]}: bytes that are not valid {self.entity.encoding} "
+                              f"({bad[1]} line(s) in all): wrong encoding?")
+
+    def _reject_missing_keys(self) -> None:
+        """A row without its key cannot be placed in history: it becomes a reject, not a raw row."""
+        entity, table = self.entity, self.entity.raw_table
+        where = f"_load_id = {self.load_id} and ({' or '.join(f'{k} is null' for k in entity.key)})"
+        columns = ", ".join(f'"{name}"::varchar' for name in entity.columns)
+        keys = ", ".join(entity.key)
+        self.con.execute(f"""
+            insert into _ingest_rejects
+            select _line, {_sql_str(keys)}, 'MISSING KEY', {_sql_str(f'empty key column: {keys}')},
+                concat_ws({_sql_str(entity.dialect.delimiter)}, {columns})
+            from {table} where {where}""")
+        self.con.execute(f"delete from {table} where {where}")
+
+    def _accounting_message(self, expected: int, loaded: int, rejected: int, blanks: int) -> str:
+        quote = self.con.execute(
+            "select min(line) from _ingest_rejects where error_type = 'UNQUOTED VALUE'").fetchone()[0]
+        where = f"an unterminated quote at line {quote} swallowed the lines after it; " if quote else ""
+        return (f"{where}{expected} data lines, but {loaded} loaded + {rejected} rejected + {blanks} blank "
+                f"= {loaded + rejected + blanks}: refusing the file rather than losing rows")
+
+    def _renumber_lines(self, blanks: list[int]) -> None:
+        """Rows were numbered in read order; shift each past the rejected and blank lines before it.
+
+        With skipped lines s_1 < s_2 < …, the row read k-th lies after skip i exactly when more than
+        s_i - header - i rows were read before it: an ASOF join finds the largest such i.
+        """
+        con = self.con
+        con.execute("create or replace temp table _ingest_blanks (line bigint)")
+        if blanks:
+            con.executemany("insert into _ingest_blanks values (?)", [(line,) for line in blanks])
+        con.execute(f"""
+            create or replace temp table _ingest_skips as
+            with skipped as (
+                select distinct line from _ingest_rejects where line is not null
+                union select line from _ingest_blanks
+            )
+            select line - {self.header_lines} - row_number() over (order by line) as read_before,
+                row_number() over (order by line) as shift
+            from skipped""")
+        # Consecutive skipped lines share read_before: the row after them moves past all of them.
+        con.execute("""
+            create or replace temp table _ingest_skips as
+            select read_before, max(shift) as shift from _ingest_skips group by read_before""")
+        if not con.execute("select count(*) from _ingest_skips").fetchone()[0]:
+            return
+        table = self.entity.raw_table
+        con.execute(f"""
+            update {table} as t set _line = t._line + m.shift
+            from (
+                select r._line as read_line, s.shift
+                from (select _line from {table} where _load_id = {self.load_id}) as r
+                asof join _ingest_skips as s on r._line - {self.header_lines} > s.read_before
+            ) as m
+            where t._load_id = {self.load_id} and t._line = m.read_line""")
+
+
+def _current_hash(con: duckdb.DuckDBPyConnection, source_file: str) -> str | None:
+    row = con.execute("""
+        select file_hash from ingest.files where source_file = ? and status = 'loaded'
+        order by load_id desc limit 1""", [source_file]).fetchone()
+    return row[0] if row else None
+
+
+def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: FileScan,
+              result: FileResult) -> None:
+    try:
+        export_date = entity.export_date(path)
+    except ValueError:
+        export_date = None
+    con.execute("""
+        insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, export_date,
+            mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [result.load_id, entity.system, entity.entity, result.source_file, scan.sha256, scan.size,
+         export_date, entity.mode, result.status, result.rows_read, result.rows_loaded,
+         result.rows_rejected, result.blank_lines, result.reason])
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path) -> FileResult:
+    """Load one file in its own transaction; refuse it whole if it cannot be read as configured."""
+    source_file = path.relative_to(inbox).as_posix()
+    scan = scan_file(path)
+    if _current_hash(con, source_file) == scan.sha256:
+        return FileResult(source_file, entity.name, scan.sha256, "unchanged")
+    load_id = con.execute("select nextval('ingest.load_ids')").fetchone()[0]
+    con.begin()
+    try:
+        if scan.size == 0:
+            raise RefusedFile("empty file")
+        entity.export_date(path)
+        result = FileLoader(con, entity, path, source_file, load_id).load(scan)
+        _log_file(con, entity, path, scan, result)
+        con.commit()
+        log.info("loaded %s: load %s, %s rows, %s rejected", source_file, load_id, result.rows_loaded,
+                 result.rows_rejected)
+        return result
+    except (RefusedFile, ValueError, duckdb.Error) as exc:
+        con.rollback()
+        reason = str(exc) if isinstance(exc, RefusedFile | ValueError) else _reader_failure(exc)
+        result = FileResult(source_file, entity.name, scan.sha256, "refused", load_id=load_id,
+                            reason=f"{source_file}: {reason}")
+        con.begin()
+        _log_file(con, entity, path, scan, result)
+        con.commit()
+        log.warning("refused %s", result.reason)
+        return result
+
+
+def _reader_failure(exc: duckdb.Error) -> str:
+    """DuckDB's message may quote file content: keep its first line with quoted values blanked out."""
+    first = re.sub(r'"[^"]*"', '"…"', str(exc).splitlines()[0])
+    return f"unreadable as configured ({type(exc).__name__}: {first[:200]})"
+
+
+def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Path]]:
+    """Every file the configuration claims, oldest export first so deltas apply in order."""
+    found = []
+    for entity in entities:
+        for path in sorted(inbox.glob(entity.pattern)):
+            if path.is_file():
+                found.append((entity, path))
+    return found
+
+
+def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity],
+                 on_file: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    ensure_schema(con, entities)
+    results = []
+    for entity, path in find_files(inbox, entities):
+        result = ingest_file(con, entity, path, inbox)
+        results.append(result)
+        if on_file:
+            on_file(result)
+    return results

@@ -1,0 +1,1 @@
+"""Customer-register warehouse: command line and shared plumbing."""

@@ -1,0 +1,80 @@
+"""Run dbt in-process (dbtRunner: no start-up cost per command) and publish the analytics database.
+
+dbt writes staging views into the vault and marts into `analytics.next.duckdb`, attached as `analytics`.
+Only a successful build replaces `analytics.duckdb`, by an atomic rename: an analyst who has the old file
+open keeps reading it undisturbed and never sees a half-built state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from warehouse.home import PROJECT_DIR, Home
+
+log = logging.getLogger(__name__)
+
+# Set before dbt is imported anywhere: no usage statistics, no version checks over the network.
+QUIET_ENV = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false"}
+os.environ.update(QUIET_ENV)
+
+
+@dataclass
+class DbtOutcome:
+    command: str
+    success: bool
+    counts: dict[str, int] = field(default_factory=dict)  # status -> nodes
+    failures: list[str] = field(default_factory=list)  # node names, never row content
+
+
+def dbt_env(home: Home, threads: int | None = None, memory_limit: str | None = None) -> dict[str, str]:
+    env = {
+        "WAREHOUSE_VAULT_PATH": str(home.vault),
+        "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
+        "WAREHOUSE_DBT_TARGET": str(home.dbt_dir / "target"),
+    }
+    if threads:
+        env["WAREHOUSE_THREADS"] = str(threads)
+    if memory_limit:
+        env["WAREHOUSE_MEMORY_LIMIT"] = memory_limit
+    return env
+
+
+def run_dbt(home: Home, *args: str) -> DbtOutcome:
+    """`dbt <args>` against this home, in this process."""
+    from dbt.cli.main import dbtRunner  # imported late: it is slow and only some commands need it
+
+    argv = ["--quiet", "--no-use-colors", "--log-path", str(home.dbt_dir / "logs"), *args,
+            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    result = dbtRunner().invoke(argv)
+    outcome = DbtOutcome(" ".join(args), bool(result.success))
+    for node in getattr(result.result, "results", None) or []:
+        status = str(node.status).lower().split(".")[-1]
+        outcome.counts[status] = outcome.counts.get(status, 0) + 1
+        if status in ("error", "fail", "runtime error"):
+            outcome.failures.append(node.node.unique_id)
+    if result.exception is not None:
+        outcome.failures.append(f"dbt: {type(result.exception).__name__}: {result.exception}")
+    log.info("dbt %s: success=%s %s", outcome.command, outcome.success, outcome.counts)
+    return outcome
+
+
+def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
+    """Build staging and marts, check source freshness, publish analytics if the build succeeded."""
+    os.environ.update(dbt_env(home, threads, memory_limit))
+    home.analytics_next.unlink(missing_ok=True)
+    outcomes = [run_dbt(home, "build")]
+    if outcomes[0].success:
+        publish(home)
+        outcomes.append(run_dbt(home, "source", "freshness"))
+    else:
+        home.analytics_next.unlink(missing_ok=True)
+    return outcomes
+
+
+def publish(home: Home) -> None:
+    """Swap the freshly built analytics database in; a reader of the old one is not disturbed."""
+    home.analytics_next.chmod(0o600)
+    os.replace(home.analytics_next, home.analytics)
+    log.info("published %s", home.analytics.name)
