@@ -1,0 +1,226 @@
+"""The ingest's promises on files it has never seen: accounting, refusals, versions, encodings, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from ingest.config import DEFAULT_CONFIG_DIR, load_entities
+from ingest.load import ingest_inbox
+from warehouse.cli import main
+from warehouse.db import connect
+
+ENTITIES = {e.name: e for e in load_entities()}
+PRODUCTS_HEADER = "product_code;product_name;category;monthly_list_price;vat_rate"
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def invoice_line(n: int, description: str = "Kuitu 100 M") -> str:
+    return (f"I{n // 2:08d};{n % 2 + 1};S{n:08d};{description};1.1.2024;31.1.2024;1;29,90;29,90;24;"
+            "1.2.2024 8:00:00")
+
+
+INVOICE_LINES_HEADER = ("invoice_id;line_no;service_id;description;period_start;period_end;quantity;"
+                        "unit_price;amount_excl_vat;vat_rate;updated_at")
+
+
+@pytest.fixture
+def vault(tmp_path):
+    con = connect(tmp_path / "vault.duckdb")
+    yield con
+    con.close()
+
+
+def ingest(con, inbox: Path):
+    return {r.source_file: r for r in ingest_inbox(con, inbox, list(ENTITIES.values()))}
+
+
+def test_every_line_is_loaded_or_rejected_with_its_line_column_and_text(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "services/products_20240105.csv", "\n".join([
+        PRODUCTS_HEADER,
+        "BB100;Kuitu 100;broadband;29,90;24",
+        "BB1000;Kuitu 1000;broadband;4O,00;24",         # letter O in money
+        "COLO;Räkki;colocation;500,00;24;surplus",      # one field too many
+        "",                                             # blank line: skipped, still numbered
+        ";Nameless;vps;1,00;24",                        # no key
+        "VPS;Virtuaalipalvelin;vps;10,00;24",
+    ]) + "\n")
+    result = ingest(vault, inbox)["services/products_20240105.csv"]
+
+    assert (result.status, result.rows_loaded, result.rows_rejected, result.blank_lines) == ("loaded", 2, 3, 1)
+    assert result.rows_read == result.rows_loaded + result.rows_rejected
+    loaded = vault.execute("select product_code, _line, monthly_list_price::varchar from raw_services.products "
+                           "order by _line").fetchall()
+    assert loaded == [("BB100", 2, "29.90"), ("VPS", 7, "10.00")]
+    rejects = vault.execute("select source_file, line, column_name, error_type, raw_text from ingest.rejects "
+                            "order by line").fetchall()
+    assert [(r[1], r[2], r[3]) for r in rejects] == [
+        (3, "monthly_list_price", "CAST"), (4, None, "TOO MANY COLUMNS"), (6, "product_code", "MISSING KEY")]
+    assert all(r[0] == "services/products_20240105.csv" for r in rejects)
+    assert rejects[0][4] == "BB1000;Kuitu 1000;broadband;4O,00;24"
+
+
+def test_line_numbers_survive_rejects_anywhere_in_a_large_file(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    lines = [invoice_line(n) for n in range(5000)]
+    bad = {17, 18, 19, 2500, 4999}  # consecutive, middle and last
+    for n in bad:
+        lines[n] = lines[n].replace(";29,90;29,90;", ";x;29,90;")
+    write(inbox / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + "\n".join(lines) + "\n",
+          "iso-8859-15")
+    result = ingest(vault, inbox)["billing/invoice_lines_20240201.csv"]
+    assert (result.rows_loaded, result.rows_rejected) == (5000 - len(bad), len(bad))
+    # service_id S<n> was written on physical line n + 2: the stored line must say the same.
+    wrong = vault.execute("select count(*) from raw_billing.invoice_lines "
+                          "where _line <> substr(service_id, 2)::int + 2").fetchone()[0]
+    assert wrong == 0
+    assert sorted(r[0] for r in vault.execute("select line from ingest.rejects").fetchall()) == \
+        sorted(n + 2 for n in bad)
+
+
+def test_the_same_file_twice_changes_nothing_and_a_corrected_file_is_a_new_version(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    path = write(inbox / "services/products_20240105.csv", PRODUCTS_HEADER + "\nBB100;Kuitu 100;broadband;29,90;24\n")
+    first = ingest(vault, inbox)["services/products_20240105.csv"]
+    again = ingest(vault, inbox)["services/products_20240105.csv"]
+    assert (first.status, again.status) == ("loaded", "unchanged")
+    assert vault.execute("select count(*) from raw_services.products").fetchone()[0] == 1
+
+    write(path, PRODUCTS_HEADER + "\nBB100;Kuitu 100;broadband;31,90;24\n")
+    corrected = ingest(vault, inbox)["services/products_20240105.csv"]
+    assert corrected.status == "loaded" and corrected.load_id != first.load_id
+    versions = vault.execute("select load_id, file_hash from ingest.files where status = 'loaded' "
+                             "order by load_id").fetchall()
+    assert [v[0] for v in versions] == [first.load_id, corrected.load_id]
+    assert versions[0][1] != versions[1][1]
+
+
+def test_iso_8859_15_euro_sign_is_read_as_euro(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    path = write(inbox / "billing/invoice_lines_20240201.csv",
+                 INVOICE_LINES_HEADER + "\n" + invoice_line(1, "Asennusmaksu 50 € (kertaluonteinen)")
+                 + "\n", "iso-8859-15")
+    assert b"\xa4" in path.read_bytes()  # the euro sign's byte in ISO-8859-15 (Latin-1 reads it as ¤)
+    ingest(vault, inbox)
+    assert vault.execute("select description from raw_billing.invoice_lines").fetchone()[0] == \
+        "Asennusmaksu 50 € (kertaluonteinen)"
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), [
+    ("missing column", PRODUCTS_HEADER.replace("product_name;", "") + "\nBB;broadband;1,00;24\n",
+     "missing required column(s) product_name"),
+    ("undecodable bytes", None, "not valid utf-8"),
+    ("empty file", "", "empty file"),
+    ("wrong delimiter", PRODUCTS_HEADER.replace(";", ",") + "\nBB,Kuitu,broadband,1.00,24\n", "wrong delimiter"),
+    ("unterminated quote", PRODUCTS_HEADER + '\nA;"Kuitu;broadband;1,00;24\nB;Kuitu;broadband;1,00;24\n'
+     "C;Kuitu;broadband;1,00;24\n", "unterminated quote at line 2"),
+])
+def test_unreadable_files_are_refused_whole_and_the_others_still_load(tmp_path, name, content, problem):
+    inbox = tmp_path / "inbox"
+    bad = inbox / "services/products_20240105.csv"
+    if content is None:  # Latin-1 bytes in a UTF-8 export
+        write(bad, PRODUCTS_HEADER + "\nBB;Kuitu;broadband;1,00;24\nCO;R\xe4kki;colocation;1,00;24\n", "latin-1")
+    else:
+        write(bad, content)
+    write(inbox / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + invoice_line(1) + "\n")
+
+    outcome = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "ingest", "--inbox", str(inbox),
+                                        "--json"])
+    assert outcome.exit_code == 1, name
+    results = {r["source_file"]: r for r in map(json.loads, outcome.stdout.splitlines())}
+    refused = results["services/products_20240105.csv"]
+    assert refused["status"] == "refused"
+    assert refused["reason"].startswith("services/products_20240105.csv: ") and problem in refused["reason"]
+    assert results["billing/invoice_lines_20240201.csv"]["status"] == "loaded"
+
+    con = connect(tmp_path / "home/vault.duckdb", read_only=True)
+    assert con.execute("select count(*) from raw_services.products").fetchone()[0] == 0
+    assert con.execute("select count(*) from ingest.rejects").fetchone()[0] == 0
+    assert con.execute("select status from ingest.files where source_file like 'services/%'").fetchall() == \
+        [("refused",)]
+    con.close()
+
+
+def test_jsonl_lines_that_are_not_objects_or_carry_bad_values_are_rejected(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    good = {"ticket_id": "T1", "customer_id": "C0000001", "opened_at": "2024-01-05T07:05:09+02:00",
+            "closed_at": None, "channel": "email", "subject": "Katko",
+            "messages": [{"sent_at": "2024-01-05T07:05:09+02:00", "direction": "in", "body": 'a;b "c"'}],
+            "updated_at": "2024-01-05T07:05:09+02:00"}
+    write(inbox / "crm/tickets_20240105.jsonl", "\n".join([
+        json.dumps(good), "{not json", json.dumps({**good, "ticket_id": "T2", "opened_at": "eilen"})]) + "\n")
+    result = ingest(vault, inbox)["crm/tickets_20240105.jsonl"]
+    assert (result.rows_loaded, result.rows_rejected) == (1, 2)
+    body = vault.execute("select messages->>'$[0].body', _line from raw_crm.tickets").fetchone()
+    assert body == ('a;b "c"', 1)
+    assert vault.execute("select line, column_name, error_type from ingest.rejects order by line").fetchall() == [
+        (2, None, "INVALID JSON"), (3, "opened_at", "CAST")]
+
+
+def test_another_companys_layout_is_mapped_by_configuration_alone(vault, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    spec = yaml.safe_load((config / "services/products.yml").read_text())
+    spec.update(pattern="services/tuotteet_*.txt", encoding="iso-8859-15",
+                export_date_pattern=r"_(\d{8})\.txt$")
+    spec["columns"]["product_code"] = {"type": "varchar", "source": "tuotekoodi"}
+    spec["dialect"] = {"delimiter": "|"}
+    (config / "services/products.yml").write_text(yaml.safe_dump(spec))
+    inbox = tmp_path / "inbox"
+    write(inbox / "services/tuotteet_20240105.txt",
+          "category|tuotekoodi|product_name|monthly_list_price|vat_rate|unused\n"
+          "broadband|BB100|Kuitu 100 €|29,90|24|x\n", "iso-8859-15")
+    results = ingest_inbox(vault, inbox, load_entities(config))
+    assert [r.status for r in results] == ["loaded"]
+    assert vault.execute("select product_code, product_name, category from raw_services.products").fetchall() == \
+        [("BB100", "Kuitu 100 €", "broadband")]
+
+
+def test_a_killed_ingest_leaves_no_partial_file_and_the_next_run_completes_it(tmp_path):
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    write(inbox / "billing/collection_cases_20240201.csv",  # loads first: its line on stdout starts the clock
+          "case_id;customer_id;invoice_id;agency_name;agency_country;handed_over_on;amount;status;closed_on;"
+          "updated_at\nK1;C1;I1;Perintä Oy;FI;1.2.2024;10,00;open;;1.2.2024 8:00:00\n", "iso-8859-15")
+    big = inbox / "billing/invoice_lines_20240201.csv"
+    con = connect()
+    con.execute(f"""copy (select 'I' || lpad((i // 2)::varchar, 8, '0') as invoice_id, i % 2 + 1 as line_no,
+                            'S' || lpad(i::varchar, 8, '0') as service_id, 'Kuitu' as description,
+                            '1.1.2024' as a, '31.1.2024' as b, '1' as q, '29,90' as p, '29,90' as m,
+                            '24' as v, '1.2.2024 8:00:00' as u
+                        from range(600000) t(i)) to '{big}' (delimiter ';', header false)""")
+    con.close()
+    big.write_bytes(INVOICE_LINES_HEADER.encode() + b"\n" + big.read_bytes())
+    command = [sys.executable, "-m", "warehouse.cli", "--home", str(home), "ingest", "--inbox", str(inbox), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert json.loads(process.stdout.readline())["status"] == "loaded"
+    time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    con = connect(home / "vault.duckdb", read_only=True)
+    rows = con.execute("select count(*) from raw_billing.invoice_lines").fetchone()[0]
+    con.close()
+    assert rows in (0, 600000)  # never part of the file
+    rerun = subprocess.run(command, capture_output=True, text=True, check=True)
+    statuses = {r["source_file"]: r["status"] for r in map(json.loads, rerun.stdout.splitlines())}
+    assert statuses["billing/collection_cases_20240201.csv"] == "unchanged"
+    con = connect(home / "vault.duckdb", read_only=True)
+    assert con.execute("select count(*), count(distinct _line) from raw_billing.invoice_lines").fetchone() == \
+        (600000, 600000)
+    con.close()
