@@ -1,14 +1,14 @@
-"""DuckDB connections, with extensions loaded from their installed Python packages (never downloaded)."""
+"""DuckDB connections: one place for the settings every connection of the warehouse shares."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
-import duckdb_extension_encodings
 
 
-def _extension_file(package) -> Path:
+def extension_file(package) -> Path:
+    """A DuckDB extension shipped in a Python package (duckdb-extension-*): loaded from disk, never downloaded."""
     return next(Path(package.__file__).parent.glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension"))
 
 
@@ -19,7 +19,4 @@ def connect(path: Path | str = ":memory:", *, read_only: bool = False, threads: 
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
-    # ISO-8859-15 (the billing system's encoding) is only readable through this extension.
-    con.execute(f"load '{_extension_file(duckdb_extension_encodings)}'")
-    return con
+    return duckdb.connect(str(path), read_only=read_only, config=config)
