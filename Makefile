@@ -25,7 +25,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	mkdir -p $(LINT_HOME)
 	WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb \
-	WAREHOUSE_DBT_TARGET=$(LINT_HOME)/target DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros tests/dbt
+	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -32,7 +32,6 @@ def dbt_env(home: Home, threads: int | None = None, memory_limit: str | None = N
     env = {
         "WAREHOUSE_VAULT_PATH": str(home.vault),
         "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
-        "WAREHOUSE_DBT_TARGET": str(home.dbt_dir / "target"),
     }
     if threads:
         env["WAREHOUSE_THREADS"] = str(threads)
@@ -46,7 +45,8 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
     from dbt.cli.main import dbtRunner  # imported late: it is slow and only some commands need it
 
     argv = ["--quiet", "--no-use-colors", "--log-path", str(home.dbt_dir / "logs"), *args,
-            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(home.dbt_dir / "target")]
     result = dbtRunner().invoke(argv)
     outcome = DbtOutcome(" ".join(args), bool(result.success))
     for node in getattr(result.result, "results", None) or []:

@@ -1,0 +1,131 @@
+{#-
+    current_rows(source_relation, key, mode, updated_at='updated_at', files_relation=none, system=none,
+                 entity=none)
+
+    The current state of one source entity, computed from the raw history the ingest appends to
+    `raw_<system>.<entity>` (every file version, every snapshot, every delta).
+
+    Both modes first keep only the rows of the *current version* of each source file: a corrected file
+    that arrives under the same `source_file` name gets a new load_id and supersedes every earlier
+    version of that name, so per `source_file` only the newest `loaded` version in `ingest.files` counts
+    (refused versions never count and never supersede).
+
+    mode='snapshot': each export date is one full snapshot (if two current file versions share an export
+        date, the newest load_id is that date's snapshot; a file version with no loaded rows is treated
+        as a failed export, not as "every row was deleted"). Per key, the row of its last appearance is
+        returned: present in the latest snapshot -> is_deleted_at_source = false and
+        deleted_at_source_on = null; otherwise is_deleted_at_source = true and deleted_at_source_on = the
+        export date of the first snapshot after its last appearance (the first one it was missing from).
+    mode='delta': per key the latest version by `updated_at` desc, then `_load_id` desc, then `_line` desc.
+
+    Either mode: rows whose key is null/blank are dropped (the ingest rejects them already), and if a key
+    occurs twice in one file the later line wins, so the result is unique on the (trimmed) key.
+
+    Arguments:
+        source_relation  the raw table, i.e. source('<system>', '<entity>')
+        key              key column name, or list of names for a composite key
+        mode             'snapshot' | 'delta' (as in ingest/sources/<system>/<entity>.yml)
+        updated_at       delta only: the column that orders versions of a key
+        files_relation   the ingest file register; default source('ingest', 'files')
+        system, entity   the ingest.files system/entity of this table; default derived from the
+                         relation: schema `raw_<system>`, table `<entity>`
+
+    Returns a complete query (to be wrapped in an import CTE): every raw column, the lineage columns
+    `_load_id`, `_source_file`, `_line`, `_export_date`, and for snapshots `is_deleted_at_source`,
+    `deleted_at_source_on`.
+-#}
+{% macro current_rows(source_relation, key, mode, updated_at='updated_at', files_relation=none, system=none,
+                      entity=none) -%}
+    {%- if mode not in ('snapshot', 'delta') -%}
+        {{ exceptions.raise_compiler_error(
+            "current_rows: mode must be 'snapshot' or 'delta', got '" ~ mode ~ "'"
+        ) }}
+    {%- endif -%}
+    {%- set keys = [key] if key is string else key -%}
+    {%- set files_relation = files_relation if files_relation is not none else source('ingest', 'files') -%}
+    {%- set system = system if system is not none else (source_relation.schema | replace('raw_', '', 1)) -%}
+    {%- set entity = entity if entity is not none else source_relation.identifier -%}
+    {%- set key_exprs = [] -%}
+    {%- for k in keys -%}
+        {%- do key_exprs.append(clean_string("cast(source_rows." ~ adapter.quote(k) ~ " as varchar)")) -%}
+    {%- endfor %}
+    with
+
+    current_file_versions as (
+        -- newest loaded version of each source file: it supersedes earlier versions of the same name
+        select
+            load_id,
+            export_date
+        from {{ files_relation }}
+        where
+            system = '{{ system }}'
+            and entity = '{{ entity }}'
+            and status = 'loaded'
+        qualify row_number() over (partition by source_file order by load_id desc) = 1
+    ),
+
+    {% if mode == 'snapshot' -%}
+    snapshot_loads as (
+        -- one snapshot per export date: the newest current file version of that date that has rows
+        select
+            load_id,
+            export_date
+        from current_file_versions
+        where load_id in (select loaded_rows._load_id from {{ source_relation }} as loaded_rows)
+        qualify row_number() over (partition by export_date order by load_id desc) = 1
+    ),
+
+    snapshots as (
+        select
+            load_id,
+            export_date,
+            lead(export_date) over (order by export_date) as next_export_date
+        from snapshot_loads
+    ),
+
+    last_appearances as (
+        -- per key its row in the newest snapshot that lists it
+        select
+            source_rows.*,
+            snapshots.next_export_date
+        from {{ source_relation }} as source_rows
+        inner join snapshots on source_rows._load_id = snapshots.load_id
+        where
+            {% for expr in key_exprs -%}
+            {{ 'and ' if not loop.first }}{{ expr }} is not null
+            {% endfor %}
+        qualify row_number() over (
+            partition by {{ key_exprs | join(', ') }}
+            order by snapshots.export_date desc, source_rows._line desc
+        ) = 1
+    ),
+
+    current_rows as (
+        select
+            * exclude (next_export_date),
+            next_export_date is not null as is_deleted_at_source,
+            next_export_date as deleted_at_source_on
+        from last_appearances
+    )
+    {%- else -%}
+    current_rows as (
+        -- per key its newest version
+        select source_rows.*
+        from {{ source_relation }} as source_rows
+        where
+            source_rows._load_id in (select current_file_versions.load_id from current_file_versions)
+            {% for expr in key_exprs -%}
+            and {{ expr }} is not null
+            {% endfor %}
+        qualify row_number() over (
+            partition by {{ key_exprs | join(', ') }}
+            order by
+                source_rows.{{ adapter.quote(updated_at) }} desc nulls last,
+                source_rows._load_id desc,
+                source_rows._line desc
+        ) = 1
+    )
+    {%- endif %}
+
+    select * from current_rows
+{%- endmacro %}

@@ -1,0 +1,33 @@
+-- Current invoices: the latest version of each invoice from the billing deltas.
+with
+
+invoices as (
+
+    {{ current_rows(source('billing', 'invoices'), key='invoice_id', mode='delta') }}
+
+),
+
+final as (
+
+    select
+        {{ clean_string('invoice_id') }} as invoice_id,
+        {{ clean_string('customer_id') }} as customer_id,
+        invoice_date,
+        due_date,
+        {{ clean_code('reference_number', strip_spaces=true) }} as reference_number,
+        amount_excl_vat,
+        vat_amount,
+        total_amount,
+        {{ clean_code('currency') }} as currency,
+        {{ clean_string('status') }} as status,
+        updated_at,
+        _load_id,
+        _source_file,
+        _line,
+        _export_date
+
+    from invoices
+
+)
+
+select * from final
