@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,6 +47,7 @@ def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_l
     The vault (raw and staging layers: personal data) and the analytics database (marts) live in the
     home folder, with logs. Logs never contain personal data.
     """
+    os.umask(0o077)  # every database, export, report and log we write is owner-only: they concern people
     home = Home.resolve(home_dir).create()
     configure_logging(home, verbose)
     ctx.obj = {"home": home, "threads": threads, "memory_limit": memory_limit}
@@ -146,7 +148,10 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
 @main.command()
 @click.pass_obj
 def build(obj: dict) -> None:
-    """Build the dbt models (staging in the vault, marts in analytics), test them, publish analytics."""
+    """Build the dbt models (staging in the vault, marts in analytics), test them, publish analytics.
+
+    Exit 1 if the build failed (analytics is then left as it was) or a source is stale.
+    """
     sys.exit(0 if _build(obj) else 1)
 
 
@@ -158,18 +163,18 @@ def _build(obj: dict) -> bool:
         raise click.ClickException(f"no vault at {home.vault}: run `warehouse ingest` first")
     with console.status("Building dbt models and running their tests…"):
         outcomes = dbt_build(home, threads=obj["threads"], memory_limit=obj["memory_limit"])
-    ok = outcomes[0].success
     for outcome in outcomes:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
         colour = "green" if outcome.success else "red"
         console.print(f"[{colour}]dbt {outcome.command}[/]: {counts or 'nothing to do'}")
         for failure in outcome.failures:
             console.print(f"  [red]✗[/] {failure}")
-    if ok:
+    if outcomes[0].success:
         console.print(f"[green]Published[/] {home.analytics}")
     else:
         console.print(f"[red]Build failed:[/] {home.analytics} was left as it was")
-    return ok
+    # A stale source (freshness error) fails the job too: the scheduler must alert on missing exports.
+    return all(outcome.success for outcome in outcomes)
 
 
 # --- run, demo -----------------------------------------------------------------------------------------
