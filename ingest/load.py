@@ -397,7 +397,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
         # The vault has one writer at a time, so max + 1 inside the transaction is safe.
         load_id = con.execute("select coalesce(max(load_id), 0) + 1 from ingest.files").fetchone()[0]
         try:
-            if scan.size == 0:
+            # A JSONL delta with no changes has no bytes at all; any other empty file is broken.
+            if scan.size == 0 and not (entity.format == "jsonl" and entity.mode == "delta"):
                 raise RefusedFile("empty file")
             export_date = entity.export_date(path)
             readable = path

@@ -47,7 +47,10 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
     argv = ["--quiet", "--no-use-colors", "--log-path", str(home.dbt_dir / "logs"), *args,
             "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(home.dbt_dir / "target")]
-    result = dbtRunner().invoke(argv)
+    try:
+        result = dbtRunner().invoke(argv)
+    finally:
+        _release_duckdb()
     outcome = DbtOutcome(" ".join(args), bool(result.success))
     for node in getattr(result.result, "results", None) or []:
         status = str(node.status).lower().split(".")[-1]
@@ -60,16 +63,32 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
     return outcome
 
 
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after dbt returns.
+
+    Otherwise the vault stays locked against our own later connections ("different configuration than
+    existing connections") and the analytics file may still be held open when it is renamed. dbt-duckdb
+    has no public call for this: its `close_all_connections` only drops the reference.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
+
+
 def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
     """Build staging and marts, check source freshness, publish analytics if the build succeeded."""
     os.environ.update(dbt_env(home, threads, memory_limit))
     home.analytics_next.unlink(missing_ok=True)
     outcomes = [run_dbt(home, "build")]
-    if outcomes[0].success:
-        publish(home)
-        outcomes.append(run_dbt(home, "source", "freshness"))
-    else:
+    if not outcomes[0].success:
         home.analytics_next.unlink(missing_ok=True)
+        return outcomes
+    # Before publishing: every dbt invocation attaches (and would re-create) analytics.next.
+    outcomes.append(run_dbt(home, "source", "freshness"))
+    publish(home)
     return outcomes
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import click
@@ -200,8 +201,8 @@ def _run(obj: dict, inbox: Path) -> int:
 def demo(obj: dict, customers: int, seed: int) -> None:
     """Generate sample exports into the home's sample inbox, run the daily job on them, show the results."""
     home: Home = obj["home"]
-    end = date.today()
-    _generate(home.sample_inbox, customers, seed, date(2019, 1, 1), end - timedelta(days=0), 3, 0.01)
+    shutil.rmtree(home.sample_inbox, ignore_errors=True)  # ours alone: files of an earlier demo would linger
+    _generate(home.sample_inbox, customers, seed, date(2019, 1, 1), date.today(), 3, 0.01)
     code = _run(obj, home.sample_inbox)
     _print_demo_summary(home)
     sys.exit(code)

@@ -1,0 +1,94 @@
+"""End to end on a small generated sample: generate, ingest, dbt build, publish; then the daily re-run."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+
+from warehouse.cli import main
+from warehouse.db import connect
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo run shared by the tests below: it is the slow part."""
+    home = tmp_path_factory.mktemp("home")
+    inbox = home / "inbox"
+    runner = CliRunner()
+    generated = runner.invoke(main, ["--home", str(home), "generate", "--out", str(inbox), "--customers", "300",
+                                     "--seed", "7", "--start", "2022-01-01", "--end", date.today().isoformat()])
+    assert generated.exit_code == 0, generated.output
+    ran = runner.invoke(main, ["--home", str(home), "run", "--inbox", str(inbox)])
+    return home, inbox, ran
+
+
+def test_the_daily_job_loads_every_contract_file_and_builds(demo):
+    home, inbox, ran = demo
+    assert ran.exit_code == 0, ran.output
+    manifest = json.loads((inbox / "manifest.json").read_text())
+    con = connect(home / "vault.duckdb", read_only=True)
+    files = dict(con.execute("select source_file, rows_read from ingest.files where status = 'loaded'").fetchall())
+    # Every file the generator wrote was loaded, and every row of it was read.
+    assert {f["path"]: f["rows"] for f in manifest["files"]} == files
+    entities = {row[0] for row in con.execute("select distinct system || '/' || entity from ingest.files").fetchall()}
+    assert len(entities) == 9
+    con.close()
+
+
+def test_injected_malformed_rows_are_rejected_at_their_line(demo):
+    home, inbox, _ = demo
+    manifest = json.loads((inbox / "manifest.json").read_text())
+    malformed = {(d["file"], d["line"]) for d in manifest["defects"] if d["kind"] == "malformed_row"}
+    assert malformed, "the sample should carry malformed rows at the default defect rate"
+    con = connect(home / "vault.duckdb", read_only=True)
+    rejected = set(con.execute("select source_file, line from ingest.rejects").fetchall())
+    con.close()
+    assert malformed <= rejected
+
+
+def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alone(demo):
+    home, _, _ = demo
+    vault = connect(home / "vault.duckdb", read_only=True)
+    customers, distinct = vault.execute(
+        "select count(*), count(distinct customer_id) from staging.stg_crm__customers").fetchone()
+    assert customers == distinct > 0
+    bad_phones = vault.execute("""select count(*) from staging.stg_crm__customers
+                                  where phone is not null and not regexp_matches(phone, '^\\+[1-9][0-9]{6,14}$')
+                               """).fetchone()[0]
+    assert bad_phones == 0
+    products = vault.execute("select count(*) from staging.stg_services__products").fetchone()[0]
+    vault.close()
+    assert not (home / "analytics.next.duckdb").exists()
+    analytics = connect(home / "analytics.duckdb", read_only=True)  # opened without the vault
+    assert analytics.execute("select count(*) from core.dim_products").fetchone()[0] == products
+    analytics.close()
+
+
+def test_a_second_run_on_the_same_inbox_changes_nothing(demo):
+    home, inbox, _ = demo
+    con = connect(home / "vault.duckdb", read_only=True)
+    before = con.execute("select count(*), max(load_id) from ingest.files").fetchone()
+    con.close()
+    again = CliRunner().invoke(main, ["--home", str(home), "ingest", "--inbox", str(inbox), "--json"])
+    assert again.exit_code == 0
+    assert {json.loads(line)["status"] for line in again.stdout.splitlines()} == {"unchanged"}
+    con = connect(home / "vault.duckdb", read_only=True)
+    assert con.execute("select count(*), max(load_id) from ingest.files").fetchone() == before
+    con.close()
+
+
+def test_logs_and_console_output_carry_no_personal_data(demo):
+    home, _, ran = demo
+    con = connect(home / "vault.duckdb", read_only=True)
+    values = {v for (v,) in con.execute("""
+        select distinct v from (
+            select unnest([hetu, email, phone_raw, last_name, street_address]) as v from staging.stg_crm__customers
+        ) where length(v) >= 5""").fetchall()}
+    con.close()
+    assert len(values) > 100
+    texts = [ran.output] + [p.read_text(errors="replace") for p in home.rglob("*.log")]
+    leaks = {v for v in values for text in texts if v in text}
+    assert not leaks, f"{len(leaks)} personal values found in logs or console output"
