@@ -20,7 +20,8 @@ from ingest.load import FileResult, find_files, ingest_inbox
 from warehouse.db import connect
 from warehouse.home import Home, configure_logging
 
-console = Console(stderr=True)
+# Not a terminal (cron, CI, `make`): Rich would assume 80 columns and truncate the tables.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 110)
 log = logging.getLogger("warehouse")
 
 
