@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from warehouse import pseudonym
 from warehouse.home import PROJECT_DIR, Home
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def dbt_env(home: Home, threads: int | None = None, memory_limit: str | None = N
     env = {
         "WAREHOUSE_VAULT_PATH": str(home.vault),
         "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
+        pseudonym.KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
     }
     if threads:
         env["WAREHOUSE_THREADS"] = str(threads)
@@ -80,6 +82,7 @@ def _release_duckdb() -> None:
 
 def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
     """Build staging and marts, check source freshness, publish analytics if the build succeeded."""
+    ensure_pseudonym_key(home)
     os.environ.update(dbt_env(home, threads, memory_limit))
     home.analytics_next.unlink(missing_ok=True)
     outcomes = [run_dbt(home, "build")]
@@ -90,6 +93,19 @@ def build(home: Home, *, threads: int | None = None, memory_limit: str | None = 
     outcomes.append(run_dbt(home, "source", "freshness"))
     publish(home)
     return outcomes
+
+
+def ensure_pseudonym_key(home: Home) -> None:
+    """The first build creates the secret; later, a missing secret is an error, not a silent rotation."""
+    path = pseudonym.key_file(home.root)
+    if path.exists():
+        return
+    if home.analytics.exists():
+        raise FileNotFoundError(
+            f"pseudonym key {path} is missing but analytics was built with one: restore it, or rotate "
+            "deliberately by deleting analytics.duckdb (every pseudonymous key will change)")
+    pseudonym.create_key(path)
+    log.info("created pseudonym key %s", path)
 
 
 def publish(home: Home) -> None:

@@ -163,8 +163,11 @@ def _build(obj: dict) -> bool:
     home: Home = obj["home"]
     if not home.vault.exists():
         raise click.ClickException(f"no vault at {home.vault}: run `warehouse ingest` first")
-    with console.status("Building dbt models and running their tests…"):
-        outcomes = dbt_build(home, threads=obj["threads"], memory_limit=obj["memory_limit"])
+    try:
+        with console.status("Building dbt models and running their tests…"):
+            outcomes = dbt_build(home, threads=obj["threads"], memory_limit=obj["memory_limit"])
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
     for outcome in outcomes:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
         colour = "green" if outcome.success else "red"
