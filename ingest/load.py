@@ -128,6 +128,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) ->
             load_id bigint, source_file varchar, line bigint, column_name varchar,
             error_type varchar, reason varchar, raw_text varchar
         );
+        -- The rejected row's key as far as it can be read: a row rejected from a snapshot is unreadable,
+        -- not deleted at the source (staging keeps its last readable version).
+        alter table ingest.rejects add column if not exists record_key varchar;
     """)
     for entity in entities:
         schema, table = entity.raw_table.split(".")
@@ -147,6 +150,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) ->
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _json_path(field: str) -> str:
+    return _sql_str(f'$."{field}"')
 
 
 def _read_header(path: Path, entity: Entity) -> list[str]:
@@ -218,7 +225,7 @@ class FileLoader:
                   "'reason': 'line is not a JSON object'} end"]
         values = []
         for name, kind in entity.columns.items():
-            path = _sql_str(f'$."{entity.source_names[name]}"')
+            path = _json_path(entity.source_names[name])
             if kind == "JSON":
                 values.append(f'json_extract(_json, {path}) as "{name}"')
                 continue
@@ -271,13 +278,27 @@ class FileLoader:
         rejected = self._count("select count(distinct line) from _ingest_rejects")
         con.execute(f"""
             insert into ingest.rejects
-            select {self.load_id}, {_sql_str(self.source_file)}, line, column_name, error_type, reason, raw_text
+                (load_id, source_file, line, column_name, error_type, reason, raw_text, record_key)
+            select {self.load_id}, {_sql_str(self.source_file)}, line, column_name, error_type, reason, raw_text,
+                case when error_type <> 'MISSING KEY' then nullif({self._record_key_sql()}, '') end
             from _ingest_rejects""")
         if loaded == 0 and entity.mode == "snapshot":
             raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
                           rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
                           load_id=self.load_id)
+
+    def _record_key_sql(self) -> str:
+        """SQL over a reject's `raw_text` that reads its key: by header position (CSV) or by name (JSON)."""
+        entity = self.entity
+        if entity.format == "jsonl":
+            parts = [f"json_extract_string(raw_text, {_json_path(entity.source_names[k])})" for k in entity.key]
+            return f"case when json_valid(raw_text) then concat_ws('|', {', '.join(parts)}) end"
+        position = {h: i for i, h in enumerate(self.reader_columns.values())}
+        delimiter, quote = _sql_str(entity.dialect.delimiter), _sql_str(" " + entity.dialect.quote)
+        parts = [f"trim(string_split(raw_text, {delimiter})[{position[entity.source_names[k]] + 1}], {quote})"
+                 for k in entity.key]
+        return f"concat_ws('|', {', '.join(parts)})"
 
     def _count(self, sql: str) -> int:
         return self.con.execute(sql).fetchone()[0]
@@ -306,7 +327,7 @@ class FileLoader:
         """A row without its key cannot be placed in history: it becomes a reject, not a raw row."""
         entity, table = self.entity, self.entity.raw_table
         where = f"_load_id = {self.load_id} and ({' or '.join(f'{k} is null' for k in entity.key)})"
-        columns = ", ".join(f'"{name}"::varchar' for name in entity.columns)
+        columns = ", ".join(f'coalesce("{name}"::varchar, \'\')' for name in entity.columns)
         keys = ", ".join(entity.key)
         self.con.execute(f"""
             insert into _ingest_rejects

@@ -224,3 +224,19 @@ def test_a_killed_ingest_leaves_no_partial_file_and_the_next_run_completes_it(tm
     assert con.execute("select count(*), count(distinct _line) from raw_billing.invoice_lines").fetchone() == \
         (600000, 600000)
     con.close()
+
+
+def test_a_row_rejected_from_a_later_snapshot_is_not_deleted_at_the_source(tmp_path):
+    """Unreadable is not deleted: staging keeps the last readable version of a key its snapshot still lists."""
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    write(inbox / "services/products_20240105.csv",
+          PRODUCTS_HEADER + "\nBB;Kuitu;broadband;29,90;24\nVPS;VPS;vps;10,00;24\nOLD;ADSL;broadband;9,90;24\n")
+    write(inbox / "services/products_20240106.csv",
+          PRODUCTS_HEADER + "\nBB;Kuitu;broadband;29,9O;24\nVPS;VPS;vps;10,00;24\n")  # BB unreadable, OLD gone
+    outcome = CliRunner().invoke(main, ["--home", str(home), "run", "--inbox", str(inbox)])
+    assert "Published" in outcome.output, outcome.output
+    con = connect(home / "vault.duckdb", read_only=True)
+    rows = con.execute("""select product_code, is_deleted_at_source, deleted_at_source_on::varchar, monthly_list_price
+                          from staging.stg_services__products order by product_code""").fetchall()
+    con.close()
+    assert [r[:3] for r in rows] == [("BB", False, None), ("OLD", True, "2024-01-06"), ("VPS", False, None)]

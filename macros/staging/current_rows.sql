@@ -43,6 +43,7 @@
     {%- endif -%}
     {%- set keys = [key] if key is string else key -%}
     {%- set files_relation = files_relation if files_relation is not none else source('ingest', 'files') -%}
+    {%- set rejects_relation = source('ingest', 'rejects') -%}
     {%- set system = system if system is not none else (source_relation.schema | replace('raw_', '', 1)) -%}
     {%- set entity = entity if entity is not none else source_relation.identifier -%}
     {%- set key_exprs = [] -%}
@@ -65,7 +66,7 @@
     ),
 
     {% if mode == 'snapshot' -%}
-    snapshot_loads as (
+    snapshots as (
         -- one snapshot per export date: the newest current file version of that date that has rows
         select
             load_id,
@@ -75,19 +76,11 @@
         qualify row_number() over (partition by export_date order by load_id desc) = 1
     ),
 
-    snapshots as (
-        select
-            load_id,
-            export_date,
-            lead(export_date) over (order by export_date) as next_export_date
-        from snapshot_loads
-    ),
-
     last_appearances as (
         -- per key its row in the newest snapshot that lists it
         select
             source_rows.*,
-            snapshots.next_export_date
+            snapshots.export_date as last_listed_on
         from {{ source_relation }} as source_rows
         inner join snapshots on source_rows._load_id = snapshots.load_id
         where
@@ -100,12 +93,43 @@
         ) = 1
     ),
 
+    unreadable_listings as (
+        -- a row the ingest rejected is still listed by that snapshot: unreadable, not deleted at the source
+        select
+            rejects.record_key,
+            max(snapshots.export_date) as last_listed_on
+        from {{ rejects_relation }} as rejects
+        inner join snapshots on rejects.load_id = snapshots.load_id
+        where rejects.record_key is not null
+        group by rejects.record_key
+    ),
+
+    deletions as (
+        -- the first snapshot after the last one that listed the key, readable or not
+        select
+            last_appearances._load_id,
+            last_appearances._line,
+            min(snapshots.export_date) as deleted_on
+        from last_appearances
+        left join unreadable_listings
+            on concat_ws('|', {{ key_exprs | join(', ') | replace('source_rows.', 'last_appearances.') }})
+            = unreadable_listings.record_key
+        inner join snapshots
+            on snapshots.export_date > greatest(
+                last_appearances.last_listed_on, unreadable_listings.last_listed_on
+            )
+        group by last_appearances._load_id, last_appearances._line
+    ),
+
     current_rows as (
         select
-            * exclude (next_export_date),
-            next_export_date is not null as is_deleted_at_source,
-            next_export_date as deleted_at_source_on
+            last_appearances.* exclude (last_listed_on),
+            deletions.deleted_on is not null as is_deleted_at_source,
+            deletions.deleted_on as deleted_at_source_on
         from last_appearances
+        left join deletions
+            on last_appearances._load_id = deletions._load_id
+            and last_appearances._line = deletions._line
     )
     {%- else -%}
     current_rows as (
