@@ -81,17 +81,19 @@ def _release_duckdb() -> None:
 
 
 def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
-    """Build staging and marts, check source freshness, publish analytics if the build succeeded."""
+    """Build staging and marts (analytics into `analytics.next`), then check source freshness.
+
+    The caller publishes (`publish`) once everything that writes into the new analytics file is done.
+    """
     ensure_pseudonym_key(home)
     os.environ.update(dbt_env(home, threads, memory_limit))
     home.analytics_next.unlink(missing_ok=True)
     outcomes = [run_dbt(home, "build")]
     if not outcomes[0].success:
-        home.analytics_next.unlink(missing_ok=True)
+        discard(home)
         return outcomes
     # Before publishing: every dbt invocation attaches (and would re-create) analytics.next.
     outcomes.append(run_dbt(home, "source", "freshness"))
-    publish(home)
     return outcomes
 
 
@@ -106,6 +108,10 @@ def ensure_pseudonym_key(home: Home) -> None:
             "deliberately by deleting analytics.duckdb (every pseudonymous key will change)")
     pseudonym.create_key(path)
     log.info("created pseudonym key %s", path)
+
+
+def discard(home: Home) -> None:
+    home.analytics_next.unlink(missing_ok=True)
 
 
 def publish(home: Home) -> None:

@@ -154,11 +154,14 @@ def build(obj: dict) -> None:
 
     Exit 1 if the build failed (analytics is then left as it was) or a source is stale.
     """
-    sys.exit(0 if _build(obj) else 1)
+    sys.exit(0 if all(_build(obj)) else 1)
 
 
-def _build(obj: dict) -> bool:
+def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
+    """dbt build into analytics.next; returns (built, fresh). Publishes unless the caller has more to add."""
     from warehouse.build import build as dbt_build
+    from warehouse.build import discard
+    from warehouse.build import publish as publish_analytics
 
     home: Home = obj["home"]
     if not home.vault.exists():
@@ -174,12 +177,15 @@ def _build(obj: dict) -> bool:
         console.print(f"[{colour}]dbt {outcome.command}[/]: {counts or 'nothing to do'}")
         for failure in outcome.failures:
             console.print(f"  [red]✗[/] {failure}")
-    if outcomes[0].success:
-        console.print(f"[green]Published[/] {home.analytics}")
-    else:
+    built = outcomes[0].success
+    if not built:
+        discard(home)
         console.print(f"[red]Build failed:[/] {home.analytics} was left as it was")
+    elif publish:
+        publish_analytics(home)
+        console.print(f"[green]Published[/] {home.analytics}")
     # A stale source (freshness error) fails the job too: the scheduler must alert on missing exports.
-    return all(outcome.success for outcome in outcomes)
+    return built, all(outcome.success for outcome in outcomes[1:])
 
 
 # --- run, demo -----------------------------------------------------------------------------------------
@@ -194,8 +200,8 @@ def run(obj: dict, inbox: Path) -> None:
 
 def _run(obj: dict, inbox: Path) -> int:
     results = _ingest(obj, inbox)
-    built = _build(obj)
-    return 0 if built and not any(r.status == "refused" for r in results) else 1
+    built, fresh = _build(obj)
+    return 0 if built and fresh and not any(r.status == "refused" for r in results) else 1
 
 
 @main.command()
