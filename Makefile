@@ -12,7 +12,8 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# compat: the project folder itself goes on sys.path, so each top-level package is importable as it appears
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --config-settings editable_mode=compat -e .
 	touch $@
 
 demo: $(VENV)/.installed
