@@ -64,11 +64,13 @@ class FileScan:
     sha256: str
     size: int
     lines: int
+    mtime_ns: int
 
 
 def scan_file(path: Path) -> FileScan:
     """Content hash and physical line count in one pass over the bytes."""
     digest, size, newlines, last = hashlib.sha256(), 0, 0, b""
+    mtime_ns = path.stat().st_mtime_ns
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -76,7 +78,7 @@ def scan_file(path: Path) -> FileScan:
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
     lines = newlines + (1 if size and last != b"\n" else 0)
-    return FileScan(digest.hexdigest(), size, lines)
+    return FileScan(digest.hexdigest(), size, lines, mtime_ns)
 
 
 def transcode_to_utf8(path: Path, encoding: str, target: Path) -> int:
@@ -116,21 +118,21 @@ def blank_line_numbers(path: Path) -> list[int]:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) -> None:
     """Create the load log, the rejects table and one raw table per entity; add newly configured columns."""
+    # file_bytes + file_mtime_ns: an inbox holding years of exports is not re-hashed every day, only files
+    # whose size or time changed. record_key: a rejected row's key as far as its raw text shows it, so a
+    # row rejected from a snapshot counts as unreadable there, not as deleted at the source.
     con.execute("""
         create schema if not exists ingest;
         create table if not exists ingest.files (
             load_id bigint primary key, system varchar, entity varchar, source_file varchar,
-            file_hash varchar, file_bytes bigint, export_date date, mode varchar, status varchar,
-            rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
+            file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
+            status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
             reason varchar, loaded_at timestamp default current_timestamp
         );
         create table if not exists ingest.rejects (
             load_id bigint, source_file varchar, line bigint, column_name varchar,
-            error_type varchar, reason varchar, raw_text varchar
+            error_type varchar, reason varchar, raw_text varchar, record_key varchar
         );
-        -- The rejected row's key as far as it can be read: a row rejected from a snapshot is unreadable,
-        -- not deleted at the source (staging keeps its last readable version).
-        alter table ingest.rejects add column if not exists record_key varchar;
     """)
     for entity in entities:
         schema, table = entity.raw_table.split(".")
@@ -146,6 +148,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) ->
         for name, kind in entity.columns.items():
             if name not in existing:
                 con.execute(f'alter table {entity.raw_table} add column "{name}" {kind}')
+    # DDL goes to the database file now, not only to the write-ahead log: DuckDB 1.5.5 was seen failing to
+    # replay a WAL holding ALTER TABLE after a kill -9 ("GetDefaultDatabase with no default database set").
+    con.execute("checkpoint")
 
 
 def _sql_str(value: str) -> str:
@@ -379,11 +384,11 @@ class FileLoader:
             where t._load_id = {self.load_id} and t._line = m.read_line""")
 
 
-def _current_hash(con: duckdb.DuckDBPyConnection, source_file: str) -> str | None:
-    row = con.execute("""
-        select file_hash from ingest.files where source_file = ? and status = 'loaded'
+def _current_version(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[str, int, int] | None:
+    """Hash, size and mtime of the newest loaded version of this file name."""
+    return con.execute("""
+        select file_hash, file_bytes, file_mtime_ns from ingest.files where source_file = ? and status = 'loaded'
         order by load_id desc limit 1""", [source_file]).fetchone()
-    return row[0] if row else None
 
 
 def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: FileScan,
@@ -393,10 +398,10 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
     except ValueError:
         export_date = None
     con.execute("""
-        insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, export_date,
-            mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [result.load_id, entity.system, entity.entity, result.source_file, scan.sha256, scan.size,
+        insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, file_mtime_ns,
+            export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [result.load_id, entity.system, entity.entity, result.source_file, scan.sha256, scan.size, scan.mtime_ns,
          export_date, entity.mode, result.status, result.rows_read, result.rows_loaded,
          result.rows_rejected, result.blank_lines, result.reason])
 
@@ -409,8 +414,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
     give a folder as private as the vault's.
     """
     source_file = path.relative_to(inbox).as_posix()
+    current, stat = _current_version(con, source_file), path.stat()
+    if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
+        return FileResult(source_file, entity.name, current[0], "unchanged")
     scan = scan_file(path)
-    if _current_hash(con, source_file) == scan.sha256:
+    if current and current[0] == scan.sha256:
         return FileResult(source_file, entity.name, scan.sha256, "unchanged")
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         con.begin()
