@@ -1,0 +1,54 @@
+-- The data cut-off of the churn figures: one row. The cut-off date is the latest export date of the
+-- services snapshot that staging uses (the newest snapshot with rows); months after it do not exist.
+with
+
+services as (
+
+    select * from {{ ref('stg_services__services') }}
+
+),
+
+files as (
+
+    select * from {{ source('ingest', 'files') }}
+
+),
+
+cutoff as (
+
+    select
+        max(services._export_date) as cutoff_date,
+        min(services.opened_on) filter (where not services.is_deleted_at_source) as first_opened_on
+
+    from services
+
+),
+
+newest_exports as (
+
+    select
+        max(files.export_date) filter (where files.system = 'crm') as newest_crm_export_on,
+        max(files.export_date) filter (where files.system = 'services') as newest_services_export_on,
+        max(files.export_date) filter (where files.system = 'billing') as newest_billing_export_on
+
+    from files
+    where files.status = 'loaded'
+
+),
+
+final as (
+
+    select
+        cutoff.cutoff_date,
+        cast(date_trunc('month', cutoff.cutoff_date) as date) as cutoff_month,
+        cast(date_trunc('month', least(cutoff.first_opened_on, cutoff.cutoff_date)) as date) as first_month,
+        newest_exports.newest_crm_export_on,
+        newest_exports.newest_services_export_on,
+        newest_exports.newest_billing_export_on
+
+    from cutoff
+    cross join newest_exports
+
+)
+
+select * from final
