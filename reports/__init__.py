@@ -1,0 +1,1 @@
+"""Management reports rendered from the analytics database (HTML and PDF)."""
