@@ -1,0 +1,363 @@
+"""Run the quality suites on the vault with Great Expectations, keep a history, publish a summary.
+
+Every check is computed in DuckDB: GX's SQL execution engine sends the queries to the vault connection.
+Example keys leave this module only as pseudonymous keys (HMAC under the warehouse's key file).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from warehouse.db import connect
+from warehouse.pseudonym import pseudonymous_key, read_key
+
+SUITES_DIR = Path(__file__).parent / "suites"
+EXAMPLES = 20  # example keys kept per failed check
+SEVERITIES = ("error", "warning")
+SNAPSHOT = "quality_snapshot"  # in-memory copy of the checked tables, for the duration of a run
+
+# Officially assigned ISO 3166-1 alpha-2 codes (249).
+ISO_3166_ALPHA2 = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB",
+    "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY",
+    "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX",
+    "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK",
+    "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS",
+    "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR",
+    "IS", "IT", "JE", "JM", "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA",
+    "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE",
+    "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM",
+    "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG",
+    "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF",
+    "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY",
+    "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+]
+
+# Identifier and value checks as DuckDB macros (temp: they exist on the checks' connection only). They live
+# here rather than in the suites because GX formats queries with str.format, which would eat regex braces.
+MACROS = """
+create or replace temp macro q_hetu_valid(h) as coalesce(
+    regexp_full_match(h, '[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]')
+    and try_strptime(
+        cast(case when substr(h, 7, 1) = '+' then 1800
+                  when substr(h, 7, 1) in ('A', 'B', 'C', 'D', 'E', 'F') then 2000
+                  else 1900 end + try_cast(substr(h, 5, 2) as integer) as varchar)
+        || substr(h, 3, 2) || substr(h, 1, 2), '%Y%m%d') is not null
+    and try_cast(substr(h, 8, 3) as integer) >= 2
+    and substr('0123456789ABCDEFHJKLMNPRSTUVWXY',
+               cast(try_cast(substr(h, 1, 6) || substr(h, 8, 3) as bigint) % 31 as integer) + 1, 1)
+        = substr(h, 11, 1),
+    false);
+create or replace temp macro q_contains_hetu(t) as
+    regexp_matches(t, '(^|[^0-9A-Za-z])[0-3][0-9][01][0-9][0-9]{2}[-+A-FU-Y][0-9]{3}[0-9A-Y]($|[^0-9A-Za-z])');
+create or replace temp macro q_ytunnus_remainder(y) as
+    list_sum(list_transform([7, 9, 10, 5, 8, 4, 2], lambda w, i: w * try_cast(substr(y, i, 1) as integer))) % 11;
+create or replace temp macro q_ytunnus_valid(y) as coalesce(
+    regexp_full_match(y, '[0-9]{7}-[0-9]')
+    and q_ytunnus_remainder(y) <> 1
+    and try_cast(right(y, 1) as integer) = (11 - q_ytunnus_remainder(y)) % 11,
+    false);
+create or replace temp macro q_reference_valid(r) as coalesce(
+    regexp_full_match(r, '[0-9]{4,20}')
+    and (10 - list_sum(list_transform(string_split(reverse(left(r, length(r) - 1)), ''),
+                                      lambda d, i: try_cast(d as integer) * [7, 3, 1][(i - 1) % 3 + 1])) % 10) % 10
+        = try_cast(right(r, 1) as integer),
+    false);
+create or replace temp macro q_postal_code_fi(p) as regexp_full_match(p, '[0-9]{5}');
+create or replace temp macro q_email(e) as regexp_full_match(e, '[^@\\s]+@[^@\\s]+\\.[A-Za-z]{2,}');
+create or replace temp macro q_vat_rate(d) as
+    case when d < date '2013-01-01' then 23.00 when d < date '2024-09-01' then 24.00 else 25.50 end;
+create or replace temp macro q_country_code(c) as c in (COUNTRIES);
+""".replace("COUNTRIES", ", ".join(f"'{c}'" for c in ISO_3166_ALPHA2))
+
+HISTORY_DDL = """
+create schema if not exists quality;
+create table if not exists quality.check_results (
+    run_id varchar, run_at timestamptz, suite varchar, expectation varchar, severity varchar,
+    success boolean, unexpected_count bigint, example_keys varchar[], description varchar, raised boolean
+);
+"""
+
+
+@dataclass(frozen=True)
+class Check:
+    suite: str
+    name: str
+    severity: str
+    description: str
+    expect: str | None = None  # a GX expectation class, e.g. expect_column_values_to_be_unique
+    kwargs: dict = field(default_factory=dict)
+    query: str | None = None  # or an unexpected-rows query returning `record_key`
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    table: str
+    key: tuple[str, ...]
+    pseudonymise: bool
+    checks: tuple[Check, ...]
+
+
+@dataclass
+class CheckResult:
+    suite: str
+    expectation: str
+    severity: str
+    description: str
+    success: bool
+    unexpected_count: int | None
+    example_keys: list[str]
+    raised: bool = False
+
+
+@dataclass
+class CheckRun:
+    run_id: str
+    run_at: datetime
+    results: list[CheckResult]
+    seconds: float = 0.0
+    trend: list[dict] = field(default_factory=list)  # earlier runs, oldest first, for the report
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success]
+
+    @property
+    def errors(self) -> int:
+        return sum(r.severity == "error" for r in self.failed)
+
+    @property
+    def warnings(self) -> int:
+        return sum(r.severity == "warning" for r in self.failed)
+
+    @property
+    def has_errors(self) -> bool:
+        """An error-severity check failed: `warehouse check` exits non-zero so the scheduler alerts."""
+        return self.errors > 0
+
+    def summary(self) -> dict:
+        return {"run_at": self.run_at, "checks": len(self.results), "passed": len(self.results) - len(self.failed),
+                "errors": self.errors, "warnings": self.warnings}
+
+    def print_summary(self, console=None) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console(stderr=True)
+        table = Table(title=f"Data quality: {len(self.results)} checks", title_justify="left")
+        for column in ("suite", "check", "severity", "result", "rows"):
+            table.add_column(column, justify="right" if column == "rows" else "left")
+        for r in sorted(self.results, key=lambda r: (r.success, SEVERITIES.index(r.severity), r.suite)):
+            if r.success:
+                continue
+            colour = "red" if r.severity == "error" else "yellow"
+            outcome = "raised" if r.raised else "failed"
+            table.add_row(r.suite, r.expectation, f"[{colour}]{r.severity}[/]", f"[{colour}]{outcome}[/]",
+                          "" if r.unexpected_count is None else f"{r.unexpected_count:,}")
+        console.print(table)
+        s = self.summary()
+        colour = "red" if s["errors"] else "yellow" if s["warnings"] else "green"
+        console.print(f"[{colour}]{s['passed']} of {s['checks']} checks passed[/]: {s['errors']} errors, "
+                      f"{s['warnings']} warnings ({self.seconds:.1f} s)")
+
+    def write_html(self, folder: Path) -> Path:
+        from expectations.report import write_html
+
+        return write_html(self, folder)
+
+
+def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
+    """Read the suite files; refuse (with the file named) a check without a severity or a description."""
+    suites = []
+    for path in sorted(folder.glob("*.yml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        params = spec.get("params", {})
+        key = tuple(spec["key"])
+        checks = []
+        for item in spec["expectations"]:
+            if item.get("severity") not in SEVERITIES or not item.get("description"):
+                raise ValueError(f"{path.name}: {item.get('name')} needs a severity (error|warning) and a description")
+            query = item.get("query")
+            if "unexpected_rows" in item:
+                record_key = " || '/' || ".join(f"cast({k} as varchar)" for k in key)
+                query = f"select {record_key} as record_key from {{batch}} where {item['unexpected_rows']} order by 1"
+            if query:
+                query = _substitute(query, params)
+            checks.append(Check(spec["suite"], item["name"], item["severity"], " ".join(item["description"].split()),
+                                item.get("expect"), item.get("kwargs", {}), query))
+        suites.append(Suite(spec["suite"], spec.get("description", ""), spec["table"], key,
+                            spec.get("pseudonymise", True), tuple(checks)))
+    return suites
+
+
+def _substitute(query: str, params: dict) -> str:
+    """Fill the suite's `{param}` placeholders; `{batch}` is left for GX."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(params[m[1]]) if m[1] in params else m[0], query)
+
+
+def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_db: Path | None = None,
+               suites: list[Suite] | None = None) -> CheckRun:
+    """Run every suite; append results to a history table in the vault (schema `quality`: run id, run_at, suite,
+    expectation, severity, success, unexpected_count, a few example keys — as pseudonymous keys (HMAC via the key
+    file), never personal data in clear); if `analytics` is given (a writable DuckDB file that is about to be
+    published) write `quality.summary` (one row: run_at, checks, passed, errors, warnings) and `quality.results`
+    (the latest run's rows, no personal data) into it for the churn report's and catalogue's banner."""
+    import time
+
+    from expectations import gx_duckdb
+
+    started = time.perf_counter()
+    secret = read_key(key_file)
+    suites = load_suites() if suites is None else suites
+    run = CheckRun(uuid.uuid4().hex, datetime.now().astimezone(), [])
+    con = connect(vault, read_only=history_db is not None)
+    try:
+        vault_catalog = con.execute("select current_database()").fetchone()[0]
+        schemas = _snapshot(con, suites)
+        con.execute(MACROS)
+        ctx = gx_duckdb.context()
+        source = gx_duckdb.add_datasource(ctx, "vault", con, schemas)
+        for suite in suites:
+            run.results.extend(_run_suite(ctx, source, suite, secret))
+        run.seconds = time.perf_counter() - started
+        con.execute(f'use "{vault_catalog}"; detach {SNAPSHOT}')
+        if history_db is None:
+            _append_history(con, run)
+            run.trend = _trend(con)
+    finally:
+        con.close()
+    if history_db is not None:
+        con = connect(history_db)
+        try:
+            _append_history(con, run)
+            run.trend = _trend(con)
+        finally:
+            con.close()
+    if analytics is not None:
+        _publish(analytics, run)
+    return run
+
+
+def _snapshot(con, suites: list[Suite]) -> list[str]:
+    """Copy every table the suites read into an in-memory database and make it the default catalog.
+
+    The staging views recompute each entity's current state from all file versions (0.1-0.7 s each on 2,000
+    customers) and GX sends two queries per check: one copy per view makes the run fast, and every check
+    sees the same state of the vault. DuckDB spills the copy to its temp directory under memory pressure."""
+    tables = {s.table for s in suites}
+    for suite in suites:
+        for check in suite.checks:
+            found = re.finditer(r"\b(staging|ingest|raw_\w+)\.(\w+)", check.query or "")
+            tables.update(f"{m[1]}.{m[2]}" for m in found)
+    schemas = sorted({t.split(".")[0] for t in tables})
+    con.execute(f"attach ':memory:' as {SNAPSHOT}")
+    for schema in schemas:
+        con.execute(f"create schema {SNAPSHOT}.{schema}")
+    for table in sorted(tables):
+        con.execute(f"create table {SNAPSHOT}.{table} as select * from {table}")
+    con.execute(f"use {SNAPSHOT}")
+    return schemas
+
+
+def _run_suite(ctx, source, suite: Suite, secret: bytes) -> list[CheckResult]:
+    import great_expectations as gx
+
+    schema, table = suite.table.split(".")
+    asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
+    batch = asset.add_batch_definition_whole_table("all")
+    gx_suite = ctx.suites.add(gx.ExpectationSuite(name=suite.name))
+    for check in suite.checks:
+        gx_suite.add_expectation(_expectation(check))
+    definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    try:
+        # COMPLETE: the unexpected-rows expectations return their rows (at most 200) only then.
+        outcome = definition.run(result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLES,
+                                                "unexpected_index_column_names": list(suite.key)})
+    except Exception as exc:  # e.g. the table is missing: every check of the suite counts as failed
+        print(f"quality suite {suite.name} could not run: {type(exc).__name__}: {exc}")
+        return [CheckResult(suite.name, c.name, c.severity, c.description, False, None, [], raised=True)
+                for c in suite.checks]
+    by_name = {c.name: c for c in suite.checks}
+    results = []
+    for r in outcome.results:
+        check = by_name[r.expectation_config.meta["name"]]
+        raised = bool(r.exception_info and r.exception_info.get("raised_exception"))
+        if not raised and any(v.get("raised_exception") for v in (r.exception_info or {}).values()
+                              if isinstance(v, dict)):
+            raised = True
+        details = r.result or {}
+        count = details.get("observed_value") if check.query else details.get("unexpected_count")
+        keys = _example_keys(details, check, suite.key)
+        if suite.pseudonymise:
+            keys = [pseudonymous_key(secret, k) for k in keys]
+        results.append(CheckResult(suite.name, check.name, check.severity, check.description,
+                                   bool(r.success) and not raised, None if raised else int(count or 0), keys, raised))
+    return results
+
+
+def _expectation(check: Check):
+    import great_expectations as gx
+
+    common = {"description": check.description, "meta": {"name": check.name}, "catch_exceptions": True,
+              "severity": "critical" if check.severity == "error" else "warning"}
+    if check.query:
+        return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=check.query, **common)
+    cls = getattr(gx.expectations, "".join(part.title() for part in check.expect.split("_")))
+    return cls(**check.kwargs, **common)
+
+
+def _example_keys(details: dict, check: Check, key: tuple[str, ...]) -> list[str]:
+    """Record keys of a few failing rows: from the unexpected-rows query's `record_key`, else GX's index list."""
+    if check.query:
+        rows = (details.get("details") or {}).get("unexpected_rows") or []
+        keys = [str(row["record_key"]) for row in rows if row.get("record_key") is not None]
+    else:
+        rows = details.get("unexpected_index_list") or details.get("partial_unexpected_index_list") or []
+        keys = ["/".join(str(row[k]) for k in key) for row in rows]
+    return sorted(set(keys))[:EXAMPLES]
+
+
+def _append_history(con, run: CheckRun) -> None:
+    con.execute(HISTORY_DDL)
+    con.executemany("insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (run.run_id, run.run_at, r.suite, r.expectation, r.severity, r.success, r.unexpected_count,
+         r.example_keys, r.description, r.raised) for r in run.results])
+
+
+def _trend(con, runs: int = 30) -> list[dict]:
+    rows = con.execute("""
+        select run_at, count(*), count(*) filter (where success),
+               count(*) filter (where not success and severity = 'error'),
+               count(*) filter (where not success and severity = 'warning')
+        from quality.check_results group by run_id, run_at order by run_at desc limit ?""", [runs]).fetchall()
+    return [{"run_at": r[0], "checks": r[1], "passed": r[2], "errors": r[3], "warnings": r[4]} for r in rows[::-1]]
+
+
+def _publish(analytics: Path, run: CheckRun) -> None:
+    """The latest run into the analytics database: a one-row summary for banners, and its per-check rows."""
+    con = connect(analytics)
+    try:
+        con.execute("create schema if not exists quality")
+        s = run.summary()
+        con.execute("""create or replace table quality.summary as
+                       select ?::varchar as run_id, ?::timestamptz as run_at, ?::integer as checks,
+                              ?::integer as passed, ?::integer as errors, ?::integer as warnings""",
+                    [run.run_id, s["run_at"], s["checks"], s["passed"], s["errors"], s["warnings"]])
+        con.execute("""create or replace table quality.results (
+                           run_id varchar, run_at timestamptz, suite varchar, expectation varchar,
+                           severity varchar, description varchar, success boolean, unexpected_count bigint,
+                           example_keys varchar[])""")
+        con.executemany("insert into quality.results values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            (run.run_id, run.run_at, r.suite, r.expectation, r.severity, r.description, r.success,
+             r.unexpected_count, r.example_keys) for r in run.results])
+    finally:
+        con.close()
