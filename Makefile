@@ -27,7 +27,7 @@ lint: $(VENV)/.installed
 	mkdir -p $(LINT_HOME)
 	test -f $(LINT_HOME)/pseudonym.key || $(BIN)/python -c "from warehouse.pseudonym import create_key; \
 	  from pathlib import Path; create_key(Path('$(LINT_HOME)/pseudonym.key'))"
-	WAREHOUSE_PSEUDONYM_KEY_FILE=$(LINT_HOME)/pseudonym.key WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb \
+	WAREHOUSE_DBT_PSEUDONYM_KEY_FILE=$(LINT_HOME)/pseudonym.key WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb \
 	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros
 
 bench: $(VENV)/.installed

@@ -25,9 +25,13 @@ def demo(tmp_path_factory):
     return home, inbox, ran
 
 
-def test_the_daily_job_loads_every_contract_file_and_builds(demo):
+def test_the_daily_job_loads_every_contract_file_builds_and_alerts_on_the_injected_problems(demo):
     home, inbox, ran = demo
-    assert ran.exit_code == 0, ran.output
+    # The sample carries defects and overdue records on purpose: the job publishes, then exits 1 naming them.
+    assert "Published" in ran.output, ran.output
+    assert ran.exit_code == 1
+    assert "data-quality check failed" in ran.output and "past their retention period" in ran.output
+    assert "file(s) refused" not in ran.output
     manifest = json.loads((inbox / "manifest.json").read_text())
     con = connect(home / "vault.duckdb", read_only=True)
     files = dict(con.execute("select source_file, rows_read from ingest.files where status = 'loaded'").fetchall())

@@ -33,7 +33,7 @@ def dbt_env(home: Home, threads: int | None = None, memory_limit: str | None = N
     env = {
         "WAREHOUSE_VAULT_PATH": str(home.vault),
         "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
-        pseudonym.KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
+        pseudonym.DBT_KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
     }
     if threads:
         env["WAREHOUSE_THREADS"] = str(threads)

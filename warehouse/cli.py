@@ -188,20 +188,133 @@ def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
     return built, all(outcome.success for outcome in outcomes[1:])
 
 
+# --- report ---------------------------------------------------------------------------------------------
+@main.group()
+def report() -> None:
+    """Reports for management, written into <home>/reports (no personal data)."""
+
+
+@report.command("churn")
+@click.option("--month", help="YYYY-MM [default: the latest complete month].")
+@click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True)
+@click.option("--no-pdf", is_flag=True, help="HTML only (the PDF takes a few seconds).")
+@click.pass_obj
+def report_churn(obj: dict, month: str | None, lang: str, no_pdf: bool) -> None:
+    """Monthly churn report: KPIs, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF)."""
+    _report_churn(obj, month, [lang], pdf=not no_pdf)
+
+
+def _report_churn(obj: dict, month: str | None, langs: list[str], pdf: bool = True) -> list[Path]:
+    from reports.churn import ReportError, render_churn_report
+
+    home: Home = obj["home"]
+    written = []
+    for lang in langs:
+        try:
+            with console.status(f"Rendering the churn report ({lang})…"):
+                paths = render_churn_report(home.analytics, home.reports / "churn", month=month, lang=lang, pdf=pdf)
+        except ReportError as exc:
+            raise click.ClickException(str(exc)) from exc
+        written += paths.values()
+    for path in written:
+        console.print(f"[green]Wrote[/] {path}")
+    return written
+
+
+# --- audit ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for audit-YYYY-MM-DD.html and .json [default: <home>/reports/retention].")
+@click.pass_obj
+def audit(obj: dict, out_dir: Path | None) -> None:
+    """Retention audit: records held, due and overdue per data category; exit 1 if any record is overdue.
+
+    Reads privacy.retention_status from the published analytics database, appends the figures to the
+    vault's retention.audits history and writes a dated HTML and JSON report for the privacy officer.
+    Meant for cron or a systemd timer (retention/SCHEDULING.md).
+    """
+    sys.exit(_audit(obj, out_dir))
+
+
+def _audit(obj: dict, out_dir: Path | None = None) -> int:
+    from retention.audit import AuditError, run_audit, summary_text
+
+    home: Home = obj["home"]
+    try:
+        result = run_audit(home, out_dir or home.reports / "retention")
+    except AuditError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(summary_text(result), highlight=False)
+    return result.exit_code
+
+
+# --- check ---------------------------------------------------------------------------------------------
+@main.command()
+@click.pass_obj
+def check(obj: dict) -> None:
+    """Data-quality checks (Great Expectations, computed in DuckDB) on the vault's staging layer.
+
+    Results go to the vault's quality history (example keys pseudonymised) and to a quality page in
+    <home>/reports/quality. Exit 1 if an error-severity check failed.
+    """
+    sys.exit(1 if _check(obj, analytics=None) else 0)
+
+
+def _check(obj: dict, analytics: Path | None) -> bool:
+    """Run the checks; with `analytics`, also write the quality banner tables into that (unpublished) file.
+
+    Returns whether an error-severity check failed.
+    """
+    from expectations.run import run_checks
+    from warehouse.pseudonym import key_file
+
+    home: Home = obj["home"]
+    with console.status("Checking data quality…"):
+        result = run_checks(home.vault, analytics, key_file(home.root))
+    result.print_summary(console)
+    console.print(f"[green]Wrote[/] {result.write_html(home.reports / 'quality')}")
+    return result.has_errors
+
+
 # --- run, demo -----------------------------------------------------------------------------------------
 @main.command()
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Folder the operational systems drop their exports into.")
 @click.pass_obj
 def run(obj: dict, inbox: Path) -> None:
-    """The scheduled daily job: ingest the inbox, then build. Exit 1 if anything failed."""
-    sys.exit(_run(obj, inbox))
+    """The scheduled daily job: ingest, build, check, publish, churn report, retention audit.
+
+    Exit 1 if a file was refused, the build failed, a source is stale, an error-severity quality check
+    failed or a record is kept past its retention period: the scheduler alerts on any of them.
+    """
+    problems = _run(obj, inbox)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}")
+    sys.exit(1 if problems else 0)
 
 
-def _run(obj: dict, inbox: Path) -> int:
-    results = _ingest(obj, inbox)
-    built, fresh = _build(obj)
-    return 0 if built and fresh and not any(r.status == "refused" for r in results) else 1
+def _run(obj: dict, inbox: Path) -> list[str]:
+    """The daily job; returns what went wrong, in words (no personal data)."""
+    from warehouse.build import publish
+
+    home: Home = obj["home"]
+    problems = []
+    refused = sum(r.status == "refused" for r in _ingest(obj, inbox))
+    if refused:
+        problems.append(f"{refused} file(s) refused by the ingest")
+    built, fresh = _build(obj, publish=False)
+    if not built:
+        return [*problems, "dbt build failed: analytics was left as it was"]
+    if not fresh:
+        problems.append("a source is stale (dbt source freshness)")
+    if _check(obj, analytics=home.analytics_next):
+        problems.append("an error-severity data-quality check failed")
+    publish(home)  # after the checks, so the published file carries their banner
+    console.print(f"[green]Published[/] {home.analytics}")
+    _report_churn(obj, None, ["en", "fi"])
+    if _audit(obj):
+        problems.append("records are kept past their retention period")
+    return problems
 
 
 @main.command()
@@ -209,16 +322,21 @@ def _run(obj: dict, inbox: Path) -> int:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.pass_obj
 def demo(obj: dict, customers: int, seed: int) -> None:
-    """Generate sample exports into the home's sample inbox, run the daily job on them, show the results."""
+    """Generate sample exports into the home's sample inbox, run the daily job on them, show the results.
+
+    The sample data carries defects and overdue records on purpose, so the job's alerts are listed but the
+    demo itself exits 0 when every step ran.
+    """
     home: Home = obj["home"]
     shutil.rmtree(home.sample_inbox, ignore_errors=True)  # ours alone: files of an earlier demo would linger
     _generate(home.sample_inbox, customers, seed, date(2019, 1, 1), date.today(), 3, 0.01)
-    code = _run(obj, home.sample_inbox)
-    _print_demo_summary(home)
-    sys.exit(code)
+    problems = _run(obj, home.sample_inbox)
+    _print_demo_summary(home, problems)
+    if any(p.startswith("dbt build failed") for p in problems):
+        sys.exit(1)
 
 
-def _print_demo_summary(home: Home) -> None:
+def _print_demo_summary(home: Home, problems: list[str]) -> None:
     con = connect(home.vault, read_only=True)
     try:
         files, rows, rejected, refused = con.execute("""
@@ -226,18 +344,25 @@ def _print_demo_summary(home: Home) -> None:
             from ingest.files""").fetchone()
     finally:
         con.close()
+    alerts = "".join(f"\n  - {p}" for p in problems) or " none"
+    reports = home.reports
     console.print(f"""
 [bold]Done.[/] {files} files ingested: {rows:,} rows loaded, {rejected:,} rejected (kept in ingest.rejects), \
 {refused} files refused.
+The daily job would alert on (the sample data carries defects and overdue records on purpose):{alerts}
 
   sample exports   {home.sample_inbox}  (manifest.json lists the injected defects)
   vault            {home.vault}  (raw + staging: personal data, not for analysts)
-  analytics        {home.analytics}  (marts for analysts)
+  analytics        {home.analytics}  (pseudonymised marts for analysts)
+  churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
+  quality page     {reports / 'quality'}
+  retention audit  {reports / 'retention'}
   logs             {home.logs}
 
-Query the analytics database read-only:
-  .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.analytics}', read_only=True).sql('show all tables'))"
-""")
+Query the analytics database read-only, e.g.:
+  .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.analytics}', read_only=True)\
+.sql('from churn.monthly_movements order by month desc limit 6'))"
+""", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ class Home:
         return self.root / "sample-inbox"
 
     @property
+    def reports(self) -> Path:
+        """Churn reports, quality pages and retention audits: written for people, never personal data."""
+        return self.root / "reports"
+
+    @property
     def dbt_dir(self) -> Path:
         return self.root / "dbt"
 
@@ -50,7 +55,7 @@ class Home:
 
     def create(self) -> Home:
         # Owner-only from the start: the vault and the logs concern real people.
-        for folder in (self.root, self.logs, self.dbt_dir):
+        for folder in (self.root, self.logs, self.dbt_dir, self.reports):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 

@@ -19,7 +19,10 @@ from pathlib import Path
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-KEY_FILE_ENV = "WAREHOUSE_PSEUDONYM_KEY_FILE"
+KEY_FILE_ENV = "WAREHOUSE_PSEUDONYM_KEY_FILE"  # set by the operator: the key lives elsewhere
+# Set by warehouse/build.py for the dbt plugin, for the home being built. Kept apart from the operator's
+# variable: a process that builds two homes (the tests do) must not carry the first home's key to the second.
+DBT_KEY_FILE_ENV = "WAREHOUSE_DBT_PSEUDONYM_KEY_FILE"
 BLOCK = 64  # SHA-256's block size: HMAC pads the key to it
 
 
@@ -62,9 +65,9 @@ class Plugin(BasePlugin):
     """dbt-duckdb plugin (profiles.yml `plugins:`): defines `pseudonymous_key` on every cursor dbt opens."""
 
     def initialize(self, plugin_config: dict) -> None:
-        path = os.environ.get(KEY_FILE_ENV)
+        path = os.environ.get(DBT_KEY_FILE_ENV)
         if not path or not Path(path).exists():
-            raise RuntimeError(f"{KEY_FILE_ENV} must name the pseudonym key file (warehouse build sets it)")
+            raise RuntimeError(f"{DBT_KEY_FILE_ENV} must name the pseudonym key file (warehouse build sets it)")
         self._macro = macro_sql(read_key(Path(path)))
 
     def configure_cursor(self, cursor) -> None:
