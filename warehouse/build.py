@@ -7,9 +7,13 @@ open keeps reading it undisturbed and never sees a half-built state.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from warehouse import pseudonym
 from warehouse.home import PROJECT_DIR, Home
@@ -81,7 +85,7 @@ def _release_duckdb() -> None:
 
 
 def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
-    """Build staging and marts (analytics into `analytics.next`), then check source freshness.
+    """Build staging and marts (analytics into `analytics.next`), check source freshness, write the catalogue.
 
     The caller publishes (`publish`) once everything that writes into the new analytics file is done.
     """
@@ -94,7 +98,35 @@ def build(home: Home, *, threads: int | None = None, memory_limit: str | None = 
         return outcomes
     # Before publishing: every dbt invocation attaches (and would re-create) analytics.next.
     outcomes.append(run_dbt(home, "source", "freshness"))
+    # The browsable catalogue of every model and column: one static HTML file that opens offline.
+    docs = run_dbt(home, "docs", "generate", "--static")
+    if docs.success:
+        catalogue_path(home).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(home.dbt_dir / "target" / "static_index.html", catalogue_path(home))
+    outcomes.append(docs)
     return outcomes
+
+
+def catalogue_path(home: Home) -> Path:
+    return home.reports / "catalogue" / "index.html"
+
+
+BANNER = re.compile(r'<div id="quality-banner".*?</div>', re.S)
+
+
+def stamp_catalogue(home: Home, summary: dict) -> None:
+    """Put the latest data-quality run's one-line summary on the catalogue, so analysts see it first."""
+    path = catalogue_path(home)
+    if not path.exists():
+        return
+    colour = "#b42318" if summary["errors"] else "#b54708" if summary["warnings"] else "#027a48"
+    text = html.escape(
+        f"Data quality {summary['run_at']:%Y-%m-%d %H:%M}: {summary['passed']} of {summary['checks']} checks "
+        f"passed, {summary['errors']} errors, {summary['warnings']} warnings (reports/quality/quality.html)")
+    banner = (f'<div id="quality-banner" style="position:fixed;bottom:0;left:0;right:0;z-index:9999;'
+              f'padding:6px 16px;font:13px sans-serif;color:#fff;background:{colour}">{text}</div>')
+    page = BANNER.sub("", path.read_text(encoding="utf-8"))
+    path.write_text(page.replace("<body>", "<body>" + banner, 1), encoding="utf-8")
 
 
 def ensure_pseudonym_key(home: Home) -> None:

@@ -185,7 +185,7 @@ def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
         publish_analytics(home)
         console.print(f"[green]Published[/] {home.analytics}")
     # A stale source (freshness error) fails the job too: the scheduler must alert on missing exports.
-    return built, all(outcome.success for outcome in outcomes[1:])
+    return built, outcomes[1].success
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -266,12 +266,14 @@ def _check(obj: dict, analytics: Path | None) -> bool:
     Returns whether an error-severity check failed.
     """
     from expectations.run import run_checks
+    from warehouse.build import stamp_catalogue
     from warehouse.pseudonym import key_file
 
     home: Home = obj["home"]
     with console.status("Checking data quality…"):
         result = run_checks(home.vault, analytics, key_file(home.root))
     result.print_summary(console)
+    stamp_catalogue(home, result.summary())
     console.print(f"[green]Wrote[/] {result.write_html(home.reports / 'quality')}")
     return result.has_errors
 
@@ -354,6 +356,7 @@ The daily job would alert on (the sample data carries defects and overdue record
   sample exports   {home.sample_inbox}  (manifest.json lists the injected defects)
   vault            {home.vault}  (raw + staging: personal data, not for analysts)
   analytics        {home.analytics}  (pseudonymised marts for analysts)
+  catalogue        {reports / 'catalogue' / 'index.html'}  (every model and column, opens offline)
   churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
   quality page     {reports / 'quality'}
   retention audit  {reports / 'retention'}
