@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -96,3 +97,53 @@ def test_logs_and_console_output_carry_no_personal_data(demo):
     texts = [ran.output] + [p.read_text(errors="replace") for p in home.rglob("*.log")]
     leaks = {v for v in values for text in texts if v in text}
     assert not leaks, f"{len(leaks)} personal values found in logs or console output"
+
+
+HETU_PATTERN = r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b"
+
+
+def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo):
+    """Every text column of every analytics table, and every report, against the vault's identifiers."""
+    home, _, _ = demo
+    con = connect()
+    con.execute(f"attach '{home / 'vault.duckdb'}' as vault (read_only)")
+    con.execute(f"attach '{home / 'analytics.duckdb'}' as analytics (read_only)")
+    con.execute("""
+        create temp table identifiers as
+        select distinct v from (
+            select unnest([hetu, email, phone, phone_raw, street_address, billing_street_address,
+                           first_name || ' ' || last_name, last_name || ' ' || first_name]) as v
+            from vault.staging.stg_crm__customers
+            union all
+            select unnest([holder_phone, holder_first_name || ' ' || holder_last_name])
+            from vault.staging.stg_services__key_handovers
+            union all
+            select unnest([service_username, service_identifier]) from vault.staging.stg_services__services
+        ) where length(v) >= 5""")
+    assert con.execute("select count(*) from identifiers").fetchone()[0] > 500
+    columns = con.execute("""
+        select schema_name, table_name, column_name from duckdb_columns()
+        where database_name = 'analytics' and data_type = 'VARCHAR'""").fetchall()
+    assert len(columns) > 20
+    hits = []
+    for schema, table, column in columns:
+        found = con.execute(f"""
+            select count(*) from analytics."{schema}"."{table}" as t
+            where t."{column}" in (select v from identifiers)
+                or regexp_matches(t."{column}", '{HETU_PATTERN}')
+                or exists (select 1 from identifiers where contains(v, '@') and contains(t."{column}", v))
+        """).fetchone()[0]
+        if found:
+            hits.append(f"{schema}.{table}.{column}: {found} rows")
+    identifiers = [v for (v,) in con.execute("select v from identifiers").fetchall()]
+    con.close()
+    assert not hits, hits
+
+    reports = [p for p in (home / "reports").rglob("*") if p.suffix in (".html", ".json")
+               and p.parent.name != "catalogue"]  # the catalogue documents columns, it holds no rows
+    assert {p.parent.name for p in reports} >= {"churn", "quality", "retention"}
+    for report in reports:
+        text = report.read_text(encoding="utf-8")
+        leaked = [v for v in identifiers if v in text]
+        assert not leaked, f"{report.name}: {len(leaked)} identifiers from the vault"
+        assert not re.search(HETU_PATTERN, text), report.name
