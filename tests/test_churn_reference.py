@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from exports import fi, header
 
 from warehouse.cli import main
 from warehouse.db import connect
@@ -23,17 +24,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
 PLAYBOOK = REFERENCE / "mrr-playbook-subscription-periods.csv"
 TELCO = REFERENCE / "ibm-telco-customer-churn.csv"
 
-CUSTOMERS_HEADER = ("customer_id;customer_type;first_name;last_name;company_name;business_id;hetu;email;phone;"
-                    "street_address;postal_code;city;country_code;billing_street_address;billing_postal_code;"
-                    "billing_city;billing_country_code;einvoice_address;language;marketing_consent;created_at;"
-                    "updated_at")
-PRODUCTS_HEADER = "product_code;product_name;category;monthly_list_price;vat_rate"
-SERVICES_HEADER = ("service_id;customer_id;product_code;monthly_fee;opened_on;terminated_on;termination_reason;site;"
-                   "username;identifier;updated_at")
-
-
-def fi(d: date | None) -> str:
-    return "" if d is None else f"{d.day}.{d.month}.{d.year}"
+CUSTOMERS_HEADER, PRODUCTS_HEADER, SERVICES_HEADER = header("customers"), header("products"), header("services")
 
 
 def money(value: Decimal) -> str:

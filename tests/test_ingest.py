@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from exports import header, write
 
 from ingest.config import DEFAULT_CONFIG_DIR, load_entities
 from ingest.load import ingest_inbox
@@ -21,22 +22,12 @@ from warehouse.cli import main
 from warehouse.db import connect
 
 ENTITIES = {e.name: e for e in load_entities()}
-PRODUCTS_HEADER = "product_code;product_name;category;monthly_list_price;vat_rate"
-
-
-def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode(encoding))
-    return path
+PRODUCTS_HEADER, INVOICE_LINES_HEADER = header("products"), header("invoice_lines")
 
 
 def invoice_line(n: int, description: str = "Kuitu 100 M") -> str:
     return (f"I{n // 2:08d};{n % 2 + 1};S{n:08d};{description};1.1.2024;31.1.2024;1;29,90;29,90;24;"
             "1.2.2024 8:00:00")
-
-
-INVOICE_LINES_HEADER = ("invoice_id;line_no;service_id;description;period_start;period_end;quantity;"
-                        "unit_price;amount_excl_vat;vat_rate;updated_at")
 
 
 @pytest.fixture
