@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.config import Entity
+from ingest.erasure import ensure_ledger, erase, ledger_size
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_rejected: int = 0
     blank_lines: int = 0
+    rows_erased: int = 0  # of rows_loaded: erased by the retention ledger right after loading
     load_id: int | None = None
     reason: str | None = None
 
@@ -127,7 +129,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) ->
             load_id bigint primary key, system varchar, entity varchar, source_file varchar,
             file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
             status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
-            reason varchar, loaded_at timestamp default current_timestamp
+            reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint
         );
         create table if not exists ingest.rejects (
             load_id bigint, source_file varchar, line bigint, column_name varchar,
@@ -148,6 +150,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) ->
         for name, kind in entity.columns.items():
             if name not in existing:
                 con.execute(f'alter table {entity.raw_table} add column "{name}" {kind}')
+    ensure_ledger(con)  # the staging models read it, before any enforcement ran
     # DDL goes to the database file now, not only to the write-ahead log: DuckDB 1.5.5 was seen failing to
     # replay a WAL holding ALTER TABLE after a kill -9 ("GetDefaultDatabase with no default database set").
     con.execute("checkpoint")
@@ -180,13 +183,14 @@ class FileLoader:
     """Loads one file version of one entity inside the caller's transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_file: str,
-                 load_id: int, export_date: date):
+                 load_id: int, export_date: date, has_key: bool = False):
         # `path` is the file in UTF-8 (the export itself, or its transcoded copy).
         self.con, self.entity, self.path = con, entity, path
         self.source_file, self.load_id, self.export_date = source_file, load_id, export_date
         self.header_lines = 1 if entity.format == "csv" else 0
         self.reader_columns: dict[str, str] = {}  # positional alias -> header name, for reject messages
         self.blank_lines = 0
+        self.has_key = has_key  # `pseudonymous_key` is defined on the connection
 
     # --- reading -------------------------------------------------------------------------------------
     def _reader_options(self) -> str:
@@ -291,7 +295,19 @@ class FileLoader:
             raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
                           rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
-                          load_id=self.load_id)
+                          rows_erased=self._erase(), load_id=self.load_id)
+
+    def _erase(self) -> int:
+        """Apply the erasure ledger to this load's rows, so an export cannot bring an erased record back.
+
+        The rows were loaded (rows_read = loaded + rejected still holds) and are then deleted or anonymised
+        in the same transaction; rows_erased counts them, as part of rows_loaded.
+        """
+        if not ledger_size(self.con):
+            return 0
+        if not self.has_key:
+            raise RefusedFile("the erasure ledger is not empty but no pseudonym key was given to match it")
+        return sum(erase(self.con, self.entity.raw_table, self.load_id).values())
 
     def _record_key_sql(self) -> str:
         """SQL over a reject's `raw_text` that reads its key: by header position (CSV) or by name (JSON)."""
@@ -399,20 +415,22 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
         export_date = None
     con.execute("""
         insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, file_mtime_ns,
-            export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason, rows_erased)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [result.load_id, entity.system, entity.entity, result.source_file, scan.sha256, scan.size, scan.mtime_ns,
          export_date, entity.mode, result.status, result.rows_read, result.rows_loaded,
-         result.rows_rejected, result.blank_lines, result.reason])
+         result.rows_rejected, result.blank_lines, result.reason, result.rows_erased])
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path,
-                scratch: Path | None = None) -> FileResult:
+                scratch: Path | None = None, key_path: Path | None = None) -> FileResult:
     """Load one file in its own transaction; refuse it whole if it cannot be read as configured.
 
     `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so
-    give a folder as private as the vault's.
+    give a folder as private as the vault's. `key_path`: the pseudonym key file, to match the rows against
+    the erasure ledger (a non-empty ledger without it refuses the file rather than resurrect erased data).
     """
+    has_key = _define_key_macro(con, key_path)
     source_file = path.relative_to(inbox).as_posix()
     current, stat = _current_version(con, source_file), path.stat()
     if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
@@ -434,11 +452,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
             if codecs.lookup(entity.encoding).name != "utf-8":
                 readable = Path(tmp) / "utf8"
                 scan = replace(scan, lines=transcode_to_utf8(path, entity.encoding, readable))
-            result = FileLoader(con, entity, readable, source_file, load_id, export_date).load(scan)
+            result = FileLoader(con, entity, readable, source_file, load_id, export_date, has_key).load(scan)
             _log_file(con, entity, path, scan, result)
             con.commit()
-            log.info("loaded %s: load %s, %s rows, %s rejected", source_file, load_id, result.rows_loaded,
-                     result.rows_rejected)
+            log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
+                     result.rows_loaded, result.rows_rejected, result.rows_erased)
             return result
         except (RefusedFile, ValueError, LookupError, duckdb.Error) as exc:
             con.rollback()
@@ -450,6 +468,15 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
             con.commit()
             log.warning("refused %s", result.reason)
             return result
+
+
+def _define_key_macro(con: duckdb.DuckDBPyConnection, key_path: Path | None) -> bool:
+    from warehouse.pseudonym import macro_sql, read_key
+
+    if key_path is None or not Path(key_path).exists():
+        return False
+    con.execute(macro_sql(read_key(Path(key_path))))
+    return True
 
 
 def _reader_failure(exc: duckdb.Error) -> str:
@@ -469,12 +496,12 @@ def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Pa
 
 
 def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity],
-                 on_file: Callable[[FileResult], None] | None = None, scratch: Path | None = None
-                 ) -> list[FileResult]:
+                 on_file: Callable[[FileResult], None] | None = None, scratch: Path | None = None,
+                 key_path: Path | None = None) -> list[FileResult]:
     ensure_schema(con, entities)
     results = []
     for entity, path in find_files(inbox, entities):
-        result = ingest_file(con, entity, path, inbox, scratch)
+        result = ingest_file(con, entity, path, inbox, scratch, key_path)
         results.append(result)
         if on_file:
             on_file(result)

@@ -110,6 +110,8 @@ def ingest(obj: dict, inbox: Path, config_dir: Path, as_json: bool) -> None:
 
 def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_json: bool = False
             ) -> list[FileResult]:
+    from warehouse.pseudonym import key_file
+
     home: Home = obj["home"]
     entities = load_entities(config_dir)
     con = connect(home.vault, threads=obj["threads"], memory_limit=obj["memory_limit"])
@@ -123,7 +125,7 @@ def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_js
                     print(json.dumps(result.as_dict()), flush=True)
                 progress.update(task, advance=1, description=f"Ingested {result.source_file}")
 
-            results = ingest_inbox(con, inbox, entities, on_file=on_file)
+            results = ingest_inbox(con, inbox, entities, on_file=on_file, key_path=key_file(home.root))
     finally:
         con.close()
     if not as_json:
@@ -246,6 +248,53 @@ def _audit(obj: dict, out_dir: Path | None = None) -> int:
         raise click.ClickException(str(exc)) from exc
     console.print(summary_text(result), highlight=False)
     return result.exit_code
+
+
+# --- retention -----------------------------------------------------------------------------------------
+@main.group()
+def retention() -> None:
+    """Retention enforcement: erase what the retention policy no longer allows to keep."""
+
+
+@retention.command("enforce")
+@click.option("--dry-run/--apply", "dry_run", default=True, show_default=True,
+              help="Dry run: list what would be deleted or anonymised, write nothing. Apply: do it, then rebuild.")
+@click.pass_obj
+def retention_enforce(obj: dict, dry_run: bool) -> None:
+    """Delete or anonymise the records kept past their retention period, in raw, staging and marts.
+
+    Overdue records (intermediate.int_retention__records) are anonymised (customers: identifying fields;
+    services: user IDs; invoices stay, accounting law keeps them longer) or deleted (invoices, lines,
+    payments, collection cases, tickets, key handovers past their own period). Apply records them in the
+    erasure ledger (pseudonymous keys only; the ingest consults it), writes erasure request lists per source
+    system into <home>/reports/retention, then rebuilds and publishes. A second apply is a no-op.
+    """
+    sys.exit(_retention_enforce(obj, dry_run))
+
+
+def _retention_enforce(obj: dict, dry_run: bool) -> int:
+    from retention.enforce import EnforceError, apply, counts, plan
+
+    home: Home = obj["home"]
+    try:
+        actions = plan(home)
+    except EnforceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    table = Table(title="Retention enforcement" + (" (dry run: nothing written)" if dry_run else ""),
+                  title_justify="left")
+    for column in ("category", "action", "records"):
+        table.add_column(column, justify="right" if column == "records" else "left", no_wrap=True)
+    for (category, action), n in sorted(counts(actions).items()):
+        table.add_row(category, action, f"{n:,}")
+    console.print(table if actions else "Nothing is overdue that is not erased already.")
+    if dry_run or not actions:
+        log.info("retention enforcement %s: %s records to erase", "dry run" if dry_run else "apply", len(actions))
+        return 0
+    result = apply(home, actions)
+    for path in result.request_files:
+        console.print(f"[green]Wrote[/] {path}")
+    built, _fresh = _build(obj)
+    return 0 if built else 1
 
 
 # --- check ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 -- 29.2.2024 + 3 years = 28.2.2027); the record may be kept through expires_on. Status: `on_hold` if a
 -- legal hold applies to the customer (open collection case, or a dispute in the policy), else `overdue`
 -- when as_of_date > expires_on, `due_soon` when expires_on is at most `due_soon_days` after as_of_date,
--- else `kept` (also while the clock has not started). Personal data in clear: the ids.
+-- else `kept` (also while the clock has not started). Records in the erasure ledger are left out. Personal
+-- data in clear: the ids.
 {%- set as_of = var('retention_as_of', none) %}
 with
 
@@ -74,6 +75,12 @@ disputes as (
 files as (
 
     select * from {{ source('ingest', 'files') }}
+
+),
+
+erased as (
+
+    select * from {{ source('retention', 'erasure_ledger') }}
 
 ),
 
@@ -472,6 +479,10 @@ final as (
         statuses.policy_version
 
     from statuses
+    -- erased by the retention enforcement: what is left (an anonymised customer's number) is not overdue
+    anti join erased
+        on statuses.record_type = erased.record_type
+        and pseudonymous_key(statuses.record_id) = erased.record_key
 
 )
 

@@ -1,0 +1,220 @@
+"""Retention enforcement on the small overdue inbox of tests/test_retention.py, through the real CLI.
+
+One home (module fixture), steps in order: dry run, apply, re-ingest of the same export under a new export
+date, second apply. The overdue records are read from the vault before enforcement; the fixed ones below
+are overdue on any day after 31.12.2025 (their expiry dates are asserted in tests/test_retention.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.erasure import CUSTOMER_FIELDS
+from retention.enforce import plan
+from tests.test_retention import PEOPLE, STAMP, TODAY, build_overdue_home
+from warehouse.cli import main
+from warehouse.db import connect
+from warehouse.home import Home
+from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
+
+# (record_type, id) overdue whatever the day the tests run (after 2025)
+SURELY_OVERDUE = {("customer", "C0000001"), ("service", "S00000001"), ("ticket", "T00000061"),
+                  ("key_handover", "H00000061"), ("key_handover", "H00000062"), ("invoice", "I00000001"),
+                  ("invoice_line", "I00000001/1"), ("collection_case", "K00000007")}
+RAW_IDS = {  # record_type -> (raw table, id expression)
+    "ticket": ("raw_crm.tickets", "ticket_id"), "key_handover": ("raw_services.key_handovers", "handover_id"),
+    "invoice": ("raw_billing.invoices", "invoice_id"), "payment": ("raw_billing.payments", "payment_id"),
+    "invoice_line": ("raw_billing.invoice_lines", "invoice_id || '/' || line_no"),
+    "collection_case": ("raw_billing.collection_cases", "case_id")}
+
+
+def vault_query(home: Home, sql: str) -> list[tuple]:
+    con = connect(home.vault, read_only=True)
+    try:
+        con.execute(macro_sql(read_key(key_file(home.root))))
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def analytics_query(home: Home, sql: str) -> list[tuple]:
+    con = connect(home.analytics, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def records(home: Home) -> dict[tuple[str, str], str]:
+    return {(t, i): s for t, i, s in vault_query(
+        home, "select record_type, record_id, status from intermediate.int_retention__records")}
+
+
+def enforce(home: Home, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home.root), "retention", "enforce", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def present(home: Home, overdue: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The deleted-kind overdue records still found in raw (any version)."""
+    found = set()
+    for record_type, record_id in overdue:
+        if record_type in RAW_IDS:
+            table, expr = RAW_IDS[record_type]
+            if vault_query(home, f"select count(*) from {table} where {expr} = '{record_id}'")[0][0]:
+                found.add((record_type, record_id))
+    return found
+
+
+@pytest.fixture(scope="module")
+def steps(tmp_path_factory) -> dict:
+    """Run every step once; each test asserts on what the step left behind."""
+    root = tmp_path_factory.mktemp("enforce")
+    home = build_overdue_home(root)
+    state: dict = {"home": home, "inbox": root / "inbox"}
+    state["records"] = records(home)
+    state["overdue"] = {r for r, s in state["records"].items() if s == "overdue"}
+    state["vault_before"] = digest(home.vault)
+    state["dry_output"] = enforce(home, "--dry-run")
+    state["vault_after_dry"] = digest(home.vault)
+    state["reports_after_dry"] = sorted(p.name for p in (home.reports / "retention").glob("erasure-requests-*"))
+    state["apply_output"] = enforce(home, "--apply")
+    return state
+
+
+@pytest.fixture(scope="module")
+def reingested(steps) -> dict:
+    """The same export again, under tomorrow's export date: new file versions carrying the erased records."""
+    home, inbox = steps["home"], steps["inbox"]
+    tomorrow = (TODAY + timedelta(days=1)).strftime("%Y%m%d")
+    for path in sorted(inbox.rglob(f"*_{STAMP}.*")):
+        shutil.copy2(path, path.with_name(path.name.replace(STAMP, tomorrow)))
+    result = CliRunner().invoke(main, ["--home", str(home.root), "ingest", "--inbox", str(inbox)])
+    assert result.exit_code == 0, result.output
+    return {"tomorrow": tomorrow}
+
+
+def test_dry_run_changes_nothing(steps):
+    assert steps["overdue"] >= SURELY_OVERDUE
+    assert steps["vault_after_dry"] == steps["vault_before"]
+    assert steps["reports_after_dry"] == []
+    assert "dry run" in steps["dry_output"] and "identity_and_contact" in steps["dry_output"]
+    assert "anonymise" in steps["dry_output"] and "delete" in steps["dry_output"]
+
+
+def test_apply_erases_exactly_the_overdue_records_in_raw(steps):
+    home, overdue = steps["home"], steps["overdue"]
+    assert present(home, overdue) == set()
+    # records that are not overdue stay, every version of them
+    kept = {r for r, s in steps["records"].items() if s != "overdue" and r[0] in RAW_IDS}
+    assert kept and present(home, kept) == kept
+    customers = sorted(i for t, i in overdue if t == "customer")
+    rows = vault_query(home, f"""
+        select customer_id, customer_type, created_at, {', '.join(CUSTOMER_FIELDS)} from raw_crm.customers
+        where customer_id in ({', '.join(f"'{c}'" for c in customers)})""")
+    assert rows and {r[0] for r in rows} == set(customers)
+    assert all(r[1] == "person" and r[2] is not None for r in rows)  # type and dates stay
+    assert all(value is None for r in rows for value in r[3:])
+    # a customer who is not overdue keeps their data
+    assert vault_query(home, "select hetu from raw_crm.customers where customer_id = 'C0000006'") == [
+        (PEOPLE["C0000006"][2],)]
+    services = vault_query(home, "select service_id, username from raw_services.services")
+    anonymised = {i for t, i in overdue if t == "service"}
+    assert anonymised and all((u is None) == (s in anonymised) for s, u in services)
+
+
+def test_apply_keeps_the_invoices_of_an_anonymised_customer(steps):
+    home, recs = steps["home"], steps["records"]
+    customers = {i for (t, i), s in recs.items() if t == "customer" and s == "overdue"}
+    kept_invoices = vault_query(home, f"""
+        select distinct invoice_id from raw_billing.invoices
+        where customer_id in ({', '.join(f"'{c}'" for c in customers)})""")
+    assert kept_invoices  # C0000005's invoice of 2021 outlives her contact data
+    assert all(recs[("invoice", i)] != "overdue" for (i,) in kept_invoices)
+    secret = read_key(key_file(home.root))
+    keys = analytics_query(home, "select invoice_key from core.invoices")
+    assert {pseudonymous_key(secret, i) for (i,) in kept_invoices} <= {k for (k,) in keys}
+
+
+def test_apply_reaches_staging_and_marts(steps):
+    home = steps["home"]
+    secret = read_key(key_file(home.root))
+    assert vault_query(home, "select count(*) from staging.stg_crm__tickets where ticket_id = 'T00000061'") == [(0,)]
+    assert vault_query(home, "select first_name, hetu, email, phone from staging.stg_crm__customers "
+                             "where customer_id = 'C0000001'") == [(None, None, None, None)]
+    assert vault_query(home, "select count(*) from staging.stg_services__key_handovers "
+                             "where customer_id = 'C0000006' and holder_first_name is not null") == [(1,)]
+    assert vault_query(home, "select count(*) from intermediate.int_retention__records "
+                             "where status = 'overdue'") == [(0,)]
+    assert analytics_query(home, "select count(*) from privacy.retention_status where status = 'overdue'") == [(0,)]
+    invoice_keys = {k for (k,) in analytics_query(home, "select invoice_key from core.invoices")}
+    assert pseudonymous_key(secret, "I00000001") not in invoice_keys
+    assert pseudonymous_key(secret, "I00000002") in invoice_keys
+    age = analytics_query(home, "select age_band, postal_area from core.customers where customer_key = "
+                                f"'{pseudonymous_key(secret, 'C0000001')}'")
+    assert age == [(None, None)]
+
+
+def test_ledger_holds_keys_only_and_request_lists_the_ids(steps):
+    home, overdue = steps["home"], steps["overdue"]
+    secret = read_key(key_file(home.root))
+    ledger = vault_query(home, "select record_key, record_type, category, rule_id, action, erased_on "
+                               "from retention.erasure_ledger")
+    assert {(t, k) for k, t, *_ in ledger} == {(t, pseudonymous_key(secret, i)) for t, i in overdue}
+    text = repr(ledger)
+    clear = {i for _, i in overdue} | {v for person in PEOPLE.values() for v in person}
+    assert not [value for value in clear if value in text]
+    assert {a for *_, a, _ in ledger} == {"anonymise", "delete"}
+    files = sorted((home.reports / "retention").glob("erasure-requests-*.csv"))
+    assert [f.name.split("-")[2] for f in files] == ["billing", "crm", "services"]
+    listed = set()
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with path.open(newline="", encoding="utf-8") as handle:
+            listed |= {(row["record_type"], row["record_id"]) for row in csv.DictReader(handle)}
+    assert listed == overdue
+    log = (home.logs / "warehouse.log").read_text(encoding="utf-8")
+    assert "retention enforcement" in log
+    assert not [value for value in clear if value in log]
+
+
+def test_reingest_leaves_the_erased_data_absent(steps, reingested):
+    home, overdue = steps["home"], steps["overdue"]
+    files = vault_query(home, f"""
+        select entity, rows_read, rows_loaded, rows_rejected, rows_erased from ingest.files
+        where export_date = strptime('{reingested['tomorrow']}', '%Y%m%d')""")
+    assert len(files) == 9
+    assert all(read == loaded + rejected for _, read, loaded, rejected, _ in files)
+    erased = {entity: n for entity, *_, n in files}
+    assert erased["customers"] >= 1 and erased["tickets"] >= 1 and erased["key_handovers"] >= 2
+    assert present(home, overdue) == set()
+    assert vault_query(home, "select count(*) from raw_crm.customers where customer_id = 'C0000001' "
+                             "and (hetu is not null or first_name is not null)") == [(0,)]
+    # staging views read raw: the new export's versions show nothing erased either
+    assert vault_query(home, "select count(*) from staging.stg_crm__tickets where ticket_id = 'T00000061'") == [(0,)]
+    assert vault_query(home, "select hetu from staging.stg_crm__customers where customer_id = 'C0000001'") == [
+        (None,)]
+    assert vault_query(home, "select hetu from staging.stg_crm__customers where customer_id = 'C0000006'") == [
+        (PEOPLE["C0000006"][2],)]
+
+
+def test_second_apply_is_a_no_op(steps, reingested):
+    home = steps["home"]
+    before = vault_query(home, "select count(*) from retention.erasure_ledger")
+    assert plan(home) == []
+    output = enforce(home, "--apply")
+    assert "Nothing is overdue" in output
+    assert vault_query(home, "select count(*) from retention.erasure_ledger") == before
