@@ -15,12 +15,16 @@ from pathlib import Path
 import yaml
 
 from warehouse.db import connect
+from warehouse.home import Home
 from warehouse.pseudonym import pseudonymous_key, read_key
 
 SUITES_DIR = Path(__file__).parent / "suites"
 EXAMPLES = 20  # example keys kept per failed check
 SEVERITIES = ("error", "warning")
 SNAPSHOT = "quality_snapshot"  # in-memory copy of the checked tables, for the duration of a run
+ANALYTICS = "quality_analytics"  # the analytics file, attached read-only while its tables are copied
+# Schemas a suite's queries may name, by the database the suite checks (`database:` in the suite file).
+SCHEMAS = {"vault": r"staging|ingest|raw_\w+", "analytics": r"core|churn|privacy"}
 
 # Officially assigned ISO 3166-1 alpha-2 codes (249).
 ISO_3166_ALPHA2 = [
@@ -105,6 +109,7 @@ class Suite:
     key: tuple[str, ...]
     pseudonymise: bool
     checks: tuple[Check, ...]
+    database: str = "vault"  # or "analytics": the marts of the analytics file being published
 
 
 @dataclass
@@ -117,6 +122,7 @@ class CheckResult:
     unexpected_count: int | None
     example_keys: list[str]
     raised: bool = False
+    skipped: bool = False  # not run: its database was not there (counts neither as passed nor as failed)
 
 
 @dataclass
@@ -132,6 +138,10 @@ class CheckRun:
         return [r for r in self.results if not r.success]
 
     @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.results)
+
+    @property
     def errors(self) -> int:
         return sum(r.severity == "error" for r in self.failed)
 
@@ -145,8 +155,9 @@ class CheckRun:
         return self.errors > 0
 
     def summary(self) -> dict:
-        return {"run_at": self.run_at, "checks": len(self.results), "passed": len(self.results) - len(self.failed),
-                "errors": self.errors, "warnings": self.warnings}
+        return {"run_at": self.run_at, "checks": len(self.results),
+                "passed": len(self.results) - len(self.failed) - self.skipped, "errors": self.errors,
+                "warnings": self.warnings, "skipped": self.skipped}
 
     def print_summary(self, console=None) -> None:
         from rich.console import Console
@@ -168,6 +179,9 @@ class CheckRun:
         colour = "red" if s["errors"] else "yellow" if s["warnings"] else "green"
         console.print(f"[{colour}]{s['passed']} of {s['checks']} checks passed[/]: {s['errors']} errors, "
                       f"{s['warnings']} warnings ({self.seconds:.1f} s)")
+        skipped = sorted({r.suite for r in self.results if r.skipped})
+        if skipped:
+            console.print(f"[yellow]{s['skipped']} checks skipped[/] (no analytics database): {', '.join(skipped)}")
 
     def write_html(self, folder: Path) -> Path:
         from expectations.report import write_html
@@ -194,8 +208,11 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
                 query = _substitute(query, params)
             checks.append(Check(spec["suite"], item["name"], item["severity"], " ".join(item["description"].split()),
                                 item.get("expect"), item.get("kwargs", {}), query))
+        database = spec.get("database", "vault")
+        if database not in SCHEMAS:
+            raise ValueError(f"{path.name}: database must be one of {', '.join(SCHEMAS)}")
         suites.append(Suite(spec["suite"], spec.get("description", ""), spec["table"], key,
-                            spec.get("pseudonymise", True), tuple(checks)))
+                            spec.get("pseudonymise", True), tuple(checks), database))
     return suites
 
 
@@ -210,7 +227,10 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     expectation, severity, success, unexpected_count, a few example keys — as pseudonymous keys (HMAC via the key
     file), never personal data in clear); if `analytics` is given (a writable DuckDB file that is about to be
     published) write `quality.summary` (one row: run_at, checks, passed, errors, warnings) and `quality.results`
-    (the latest run's rows, no personal data) into it for the churn report's and catalogue's banner."""
+    (the latest run's rows, no personal data) into it for the churn report's and catalogue's banner.
+
+    Suites with `database: analytics` check the marts of `analytics`, else of the published analytics file next
+    to the vault; without either they are reported as skipped."""
     import time
 
     from expectations import gx_duckdb
@@ -219,14 +239,23 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     secret = read_key(key_file)
     suites = load_suites() if suites is None else suites
     run = CheckRun(uuid.uuid4().hex, datetime.now().astimezone(), [])
-    con = connect(vault, read_only=history_db is not None)
+    marts = _analytics_file(vault, analytics)
+    if history_db is None:
+        con = connect(vault)
+    else:  # the vault read-only: attached to an in-memory database, which can attach the snapshot too
+        con = connect()
+        con.execute(f"attach '{_quoted(vault)}' as vault (read_only); use vault")
     try:
         vault_catalog = con.execute("select current_database()").fetchone()[0]
-        schemas = _snapshot(con, suites)
+        schemas = _snapshot(con, [s for s in suites if s.database == "vault" or marts], marts)
         con.execute(MACROS)
         ctx = gx_duckdb.context()
         source = gx_duckdb.add_datasource(ctx, "vault", con, schemas)
         for suite in suites:
+            if suite.database == "analytics" and marts is None:
+                run.results.extend(CheckResult(suite.name, c.name, c.severity, c.description, True, None, [],
+                                               skipped=True) for c in suite.checks)
+                continue
             run.results.extend(_run_suite(ctx, source, suite, secret))
         run.seconds = time.perf_counter() - started
         con.execute(f'use "{vault_catalog}"; detach {SNAPSHOT}')
@@ -247,23 +276,43 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     return run
 
 
-def _snapshot(con, suites: list[Suite]) -> list[str]:
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _analytics_file(vault: Path, analytics: Path | None) -> Path | None:
+    """The analytics file the mart suites check: the one being published, else the published one, if any."""
+    path = analytics if analytics is not None else Home(vault.parent).analytics
+    return path if path.exists() else None
+
+
+def _snapshot(con, suites: list[Suite], analytics: Path | None = None) -> list[str]:
     """Copy every table the suites read into an in-memory database and make it the default catalog.
 
     The staging views recompute each entity's current state from all file versions (0.1-0.7 s each on 2,000
     customers) and GX sends two queries per check: one copy per view makes the run fast, and every check
-    sees the same state of the vault. DuckDB spills the copy to its temp directory under memory pressure."""
-    tables = {s.table for s in suites}
+    sees the same state of the vault. DuckDB spills the copy to its temp directory under memory pressure.
+    The marts of `analytics` are copied too (attached read-only, detached at once: the caller writes the
+    quality banner into that file afterwards); their schemas (core, churn, privacy) are not in the vault."""
+    tables: dict[str, str] = {}  # schema.table -> the database it is copied from
     for suite in suites:
+        tables[suite.table] = suite.database
         for check in suite.checks:
-            found = re.finditer(r"\b(staging|ingest|raw_\w+)\.(\w+)", check.query or "")
-            tables.update(f"{m[1]}.{m[2]}" for m in found)
+            found = re.finditer(rf"\b({SCHEMAS[suite.database]})\.(\w+)", check.query or "")
+            tables.update({f"{m[1]}.{m[2]}": suite.database for m in found})
     schemas = sorted({t.split(".")[0] for t in tables})
     con.execute(f"attach ':memory:' as {SNAPSHOT}")
     for schema in schemas:
         con.execute(f"create schema {SNAPSHOT}.{schema}")
-    for table in sorted(tables):
-        con.execute(f"create table {SNAPSHOT}.{table} as select * from {table}")
+    if analytics is not None and "analytics" in tables.values():
+        con.execute(f"attach '{_quoted(analytics)}' as {ANALYTICS} (read_only)")
+    try:
+        for table, database in sorted(tables.items()):
+            source = f"{ANALYTICS}.{table}" if database == "analytics" else table
+            con.execute(f"create table {SNAPSHOT}.{table} as select * from {source}")
+    finally:
+        if analytics is not None and "analytics" in tables.values():
+            con.execute(f"detach {ANALYTICS}")
     con.execute(f"use {SNAPSHOT}")
     return schemas
 
@@ -329,8 +378,8 @@ def _example_keys(details: dict, check: Check, key: tuple[str, ...]) -> list[str
 def _append_history(con, run: CheckRun) -> None:
     con.execute(HISTORY_DDL)
     con.executemany("insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        (run.run_id, run.run_at, r.suite, r.expectation, r.severity, r.success, r.unexpected_count,
-         r.example_keys, r.description, r.raised) for r in run.results])
+        (run.run_id, run.run_at, r.suite, r.expectation, r.severity, None if r.skipped else r.success,
+         r.unexpected_count, r.example_keys, r.description, r.raised) for r in run.results])
 
 
 def _trend(con, runs: int = 30) -> list[dict]:

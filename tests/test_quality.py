@@ -34,10 +34,13 @@ CATCHES = {
     "impossible_date": ("ingest_rejects", "no_rejected_rows"),
     "non_numeric_amount": ("ingest_rejects", "no_rejected_rows"),
 }
+# Not a defect of the data: the sample keeps records past their retention period on purpose (issue 5).
+OVERDUE = ("privacy_retention", "no_overdue_records")
 MISSING_CONTACT = {"email": ("crm_customers", "person_has_email"), "phone": ("crm_customers", "person_has_phone")}
 
 
-SAMPLE = ["--customers", "200", "--seed", "11", "--start", "2024-06-01", "--end", date.today().isoformat()]
+# From 2022: long enough for records to outlive their retention periods (1-3 years), so the overdue check has keys.
+SAMPLE = ["--customers", "200", "--seed", "11", "--start", "2022-01-01", "--end", date.today().isoformat()]
 
 
 def _manifest(home: Path) -> dict:
@@ -102,12 +105,11 @@ def test_every_injected_defect_is_caught_with_its_key(defective):
 def test_a_clean_sample_passes_every_error_check(samples):
     home = samples[1]
     assert _manifest(home)["defects"] == []
-    run = run_checks(home / "vault.duckdb", None, key_file(home))
+    run = run_checks(home / "vault.duckdb", None, key_file(home))  # the mart suites read the published analytics
     failed = [(r.suite, r.expectation, r.unexpected_count) for r in run.results
-              if r.severity == "error" and not r.success]
+              if r.severity == "error" and not r.success and (r.suite, r.expectation) != OVERDUE]
     assert failed == []
-    assert not run.has_errors
-    assert not any(r.raised for r in run.results)
+    assert run.errors <= 1 and not any(r.raised or r.skipped for r in run.results)
     assert len(run.results) == sum(len(s.checks) for s in load_suites())
 
 
@@ -243,3 +245,70 @@ def test_identifier_macros_agree_with_stdnum():
         assert disagree == [], (macro, disagree[:5])
         assert 0.2 < sum(got.values()) / len(got) < 0.95  # both valid and invalid codes were tried
     con.close()
+
+
+# --- suites on the analytics marts (database: analytics) ------------------------------------------------------
+
+def _mart_suites():
+    return [s for s in load_suites() if s.database == "analytics"]
+
+
+def test_mart_suites_pass_on_the_sample_except_overdue_records(defective):
+    home, _, run = defective
+    marts = {s.name for s in _mart_suites()}
+    assert {"marts_churn", "marts_core", "privacy_retention"} <= marts
+    results = [r for r in run.results if r.suite in marts]
+    assert len(results) == sum(len(s.checks) for s in _mart_suites())
+    assert not any(r.skipped or r.raised for r in results)
+    assert [(r.suite, r.expectation) for r in results if not r.success] == [OVERDUE]
+    # The sample keeps overdue records on purpose: the check names them by their (pseudonymous) record keys.
+    overdue = _result(run, *OVERDUE)
+    con = connect(home / "analytics.duckdb", read_only=True)
+    keys = {k for (k,) in con.execute("select record_key from privacy.retention_status where status = 'overdue'")
+            .fetchall()}
+    con.close()
+    assert overdue.severity == "error" and overdue.unexpected_count == len(keys) > 0
+    assert overdue.example_keys and set(overdue.example_keys) <= keys
+
+
+def test_a_broken_mrr_bridge_is_caught(defective, tmp_path):
+    home, _, _ = defective
+    analytics = tmp_path / "analytics.duckdb"
+    analytics.write_bytes((home / "analytics.duckdb").read_bytes())
+    con = connect(analytics)
+    month = con.execute("select max(month) from churn.monthly_movements where end_mrr > 0").fetchone()[0]
+    con.execute("update churn.monthly_movements set end_mrr = end_mrr + 10 where month = ?", [month])
+    con.close()
+    suites = [s for s in _mart_suites() if s.name == "marts_churn"]
+    run = run_checks(home / "vault.duckdb", analytics, key_file(home), history_db=tmp_path / "history.duckdb",
+                     suites=suites)
+    bridge = _result(run, "marts_churn", "mrr_bridge_adds_up")
+    assert not bridge.success and bridge.unexpected_count == 1 and bridge.example_keys == [month.isoformat()]
+    assert not _result(run, "marts_churn", "bridge_matches_customer_months").success
+    assert _result(run, "marts_churn", "customer_bridge_adds_up").success  # the customer counts were not touched
+    assert run.has_errors
+
+
+def test_mart_suites_are_skipped_without_an_analytics_database(defective, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    home, _, _ = defective
+    vault = tmp_path / "vault.duckdb"  # a home without analytics.duckdb
+    vault.write_bytes((home / "vault.duckdb").read_bytes())
+    suites = [*_mart_suites(), *(s for s in load_suites() if s.name == "ingest_files")]
+    run = run_checks(vault, None, key_file(home), history_db=tmp_path / "history.duckdb", suites=suites)
+    skipped = [r for r in run.results if r.skipped]
+    assert {r.suite for r in skipped} == {s.name for s in _mart_suites()}
+    assert len(skipped) == run.summary()["skipped"] == sum(len(s.checks) for s in _mart_suites())
+    assert all(r.success and r.unexpected_count is None for r in skipped)  # not failures: nothing alerts
+    assert not any(r.skipped for r in run.results if r.suite == "ingest_files")
+    assert run.summary()["passed"] == len(run.results) - len(run.failed) - len(skipped)
+    con = connect(tmp_path / "history.duckdb", read_only=True)
+    unknown = con.execute("select count(*) from quality.check_results where success is null").fetchone()[0]
+    con.close()
+    assert unknown == len(skipped)  # the history does not count a skipped check as passed
+    out = io.StringIO()
+    run.print_summary(Console(file=out, width=200))
+    assert "skipped" in out.getvalue() and "marts_churn" in out.getvalue()
