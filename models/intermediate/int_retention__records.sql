@@ -480,9 +480,12 @@ final as (
 
     from statuses
     -- erased by the retention enforcement: what is left (an anonymised customer's number) is not overdue
-    anti join erased
-        on statuses.record_type = erased.record_type
-        and pseudonymous_key(statuses.record_id) = erased.record_key
+    where not exists (
+        select 1 from erased
+        where
+            erased.record_type = statuses.record_type
+            and erased.record_key = pseudonymous_key(statuses.record_id)
+    )
 
 )
 
