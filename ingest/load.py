@@ -423,14 +423,14 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path,
-                scratch: Path | None = None, key_path: Path | None = None) -> FileResult:
+                scratch: Path | None = None, has_key: bool = False) -> FileResult:
     """Load one file in its own transaction; refuse it whole if it cannot be read as configured.
 
     `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so
-    give a folder as private as the vault's. `key_path`: the pseudonym key file, to match the rows against
-    the erasure ledger (a non-empty ledger without it refuses the file rather than resurrect erased data).
+    give a folder as private as the vault's. `has_key`: `pseudonymous_key` is defined on `con`, to match the
+    rows against the erasure ledger (a non-empty ledger without it refuses the file rather than resurrect
+    erased data).
     """
-    has_key = _define_key_macro(con, key_path)
     source_file = path.relative_to(inbox).as_posix()
     current, stat = _current_version(con, source_file), path.stat()
     if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
@@ -498,10 +498,12 @@ def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Pa
 def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity],
                  on_file: Callable[[FileResult], None] | None = None, scratch: Path | None = None,
                  key_path: Path | None = None) -> list[FileResult]:
+    """Load every new file of the inbox; `key_path` is the pseudonym key that matches the erasure ledger."""
     ensure_schema(con, entities)
+    has_key = _define_key_macro(con, key_path)
     results = []
     for entity, path in find_files(inbox, entities):
-        result = ingest_file(con, entity, path, inbox, scratch, key_path)
+        result = ingest_file(con, entity, path, inbox, scratch, has_key)
         results.append(result)
         if on_file:
             on_file(result)
