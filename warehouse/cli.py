@@ -50,6 +50,11 @@ def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_l
     home folder, with logs. Logs never contain personal data.
     """
     os.umask(0o077)  # every database, export, report and log we write is owner-only: they concern people
+    # Every DuckDB connection (warehouse.db.connect) and dbt (profiles.yml) read the limits from here.
+    if threads:
+        os.environ["WAREHOUSE_THREADS"] = str(threads)
+    if memory_limit:
+        os.environ["WAREHOUSE_MEMORY_LIMIT"] = memory_limit
     home = Home.resolve(home_dir).create()
     configure_logging(home, verbose)
     ctx.obj = {"home": home, "threads": threads, "memory_limit": memory_limit}

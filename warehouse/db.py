@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,13 @@ def extension_file(package) -> Path:
 
 def connect(path: Path | str = ":memory:", *, read_only: bool = False, threads: int | None = None,
             memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection; threads and memory limit default to WAREHOUSE_THREADS / WAREHOUSE_MEMORY_LIMIT.
+
+    Past the memory limit DuckDB spills to disk instead of failing, so every part of the pipeline (ingest,
+    checks, reports, audit, and dbt through profiles.yml) stays within what the operator set.
+    """
+    threads = threads or int(os.environ.get("WAREHOUSE_THREADS") or 0) or None
+    memory_limit = memory_limit or os.environ.get("WAREHOUSE_MEMORY_LIMIT")
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     if threads:
         config["threads"] = threads

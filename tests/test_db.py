@@ -1,0 +1,22 @@
+"""Every DuckDB connection honours the operator's limits, so large work spills to disk instead of failing."""
+
+from __future__ import annotations
+
+from warehouse.db import connect
+
+
+def test_connections_take_threads_and_memory_limit_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_THREADS", "1")
+    monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", "512MB")
+    con = connect()
+    threads, limit = con.execute("select current_setting('threads'), current_setting('memory_limit')").fetchone()
+    con.close()
+    assert threads == 1
+    assert limit.endswith("MiB") and 480 <= float(limit.split()[0]) <= 512
+
+
+def test_explicit_arguments_win_over_the_environment(monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_THREADS", "1")
+    con = connect(threads=2)
+    assert con.execute("select current_setting('threads')").fetchone()[0] == 2
+    con.close()
