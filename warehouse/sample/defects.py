@@ -141,11 +141,8 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
         if j < n_total:
             delta = int(rng.integers(1, 100)) * int(rng.choice([-1, 1]))
             out.append(Defect("total_mismatch", "invoices", k, "total_amount", "total_off", delta))
-        elif j < n_total + n_date:
-            out.append(Defect("impossible_date", "invoices", k, "due_date", "impossible_date",
-                              int(rng.choice([30, 31])), scope="first"))
         else:
-            out.append(Defect("non_numeric_amount", "invoices", k, "vat_amount", "letter_o", scope="first"))
+            out.append(_bad_value(rng, "invoices", k, "due_date", "vat_amount", is_date=j < n_total + n_date))
 
     line_cands = np.flatnonzero((lines["c_day"] <= first) & ~lines["orphan"] & (lines["kind"] == 0))
     n_mal = int((malformed == "invoice_lines").sum())
@@ -155,12 +152,9 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
         k = f"{key('invoices', lines['inv_no'][i])}/{lines['line_no'][i]}"
         if j < n_mal:
             out.append(_malformed(rng, "invoice_lines", k))
-        elif j < n_mal + n_date:
-            out.append(Defect("impossible_date", "invoice_lines", k, "period_end", "impossible_date",
-                              int(rng.choice([30, 31])), scope="first"))
         else:
-            out.append(Defect("non_numeric_amount", "invoice_lines", k, "amount_excl_vat", "letter_o",
-                              scope="first"))
+            out.append(_bad_value(rng, "invoice_lines", k, "period_end", "amount_excl_vat",
+                                  is_date=j < n_mal + n_date))
     for i in np.flatnonzero(lines["orphan"]):
         out.append(Defect("orphan_invoice_line", "invoice_lines",
                           f"{key('invoices', lines['inv_no'][i])}/{lines['line_no'][i]}", "invoice_id",
@@ -174,11 +168,8 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
         k = key("payments", pay["pay_no"][i])
         if j < n_mal:
             out.append(_malformed(rng, "payments", k))
-        elif j < n_mal + n_date:
-            out.append(Defect("impossible_date", "payments", k, "paid_on", "impossible_date",
-                              int(rng.choice([30, 31])), scope="first"))
         else:
-            out.append(Defect("non_numeric_amount", "payments", k, "amount", "letter_o", scope="first"))
+            out.append(_bad_value(rng, "payments", k, "paid_on", "amount", is_date=j < n_mal + n_date))
 
     # A customer writes their own HETU into a ticket message.
     t_owner = tickets["owner"]
@@ -190,6 +181,15 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
         out.append(Defect("hetu_in_ticket", "tickets", key("tickets", tickets["ticket_no"][i]), "messages",
                           "append_body", text.format(_hetu_text(cust, o))))
     return out
+
+
+def _bad_value(rng: np.random.Generator, entity: str, k: str, date_column: str, amount_column: str,
+               is_date: bool) -> Defect:
+    """An impossible date (30th or 31st of February) or an amount typed with the letter O for a zero."""
+    if is_date:
+        return Defect("impossible_date", entity, k, date_column, "impossible_date", int(rng.choice([30, 31])),
+                      scope="first")
+    return Defect("non_numeric_amount", entity, k, amount_column, "letter_o", scope="first")
 
 
 def _malformed(rng: np.random.Generator, entity: str, k: str) -> Defect:
