@@ -33,17 +33,13 @@ class DbtOutcome:
     failures: list[str] = field(default_factory=list)  # node names, never row content
 
 
-def dbt_env(home: Home, threads: int | None = None, memory_limit: str | None = None) -> dict[str, str]:
-    env = {
+def dbt_env(home: Home) -> dict[str, str]:
+    """Paths of this home for profiles.yml; threads and memory limit it reads from WAREHOUSE_* as set."""
+    return {
         "WAREHOUSE_VAULT_PATH": str(home.vault),
         "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
         pseudonym.DBT_KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
     }
-    if threads:
-        env["WAREHOUSE_THREADS"] = str(threads)
-    if memory_limit:
-        env["WAREHOUSE_MEMORY_LIMIT"] = memory_limit
-    return env
 
 
 def run_dbt(home: Home, *args: str) -> DbtOutcome:
@@ -84,13 +80,13 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
-def build(home: Home, *, threads: int | None = None, memory_limit: str | None = None) -> list[DbtOutcome]:
+def build(home: Home) -> list[DbtOutcome]:
     """Build staging and marts (analytics into `analytics.next`), check source freshness, write the catalogue.
 
     The caller publishes (`publish`) once everything that writes into the new analytics file is done.
     """
     ensure_pseudonym_key(home)
-    os.environ.update(dbt_env(home, threads, memory_limit))
+    os.environ.update(dbt_env(home))
     home.analytics_next.unlink(missing_ok=True)
     outcomes = [run_dbt(home, "build")]
     if not outcomes[0].success:

@@ -57,7 +57,7 @@ def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_l
         os.environ["WAREHOUSE_MEMORY_LIMIT"] = memory_limit
     home = Home.resolve(home_dir).create()
     configure_logging(home, verbose)
-    ctx.obj = {"home": home, "threads": threads, "memory_limit": memory_limit}
+    ctx.obj = {"home": home}
 
 
 # --- generate ------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_js
 
     home: Home = obj["home"]
     entities = load_entities(config_dir)
-    con = connect(home.vault, threads=obj["threads"], memory_limit=obj["memory_limit"])
+    con = connect(home.vault)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -175,7 +175,7 @@ def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
         raise click.ClickException(f"no vault at {home.vault}: run `warehouse ingest` first")
     try:
         with console.status("Building dbt models and running their tests…"):
-            outcomes = dbt_build(home, threads=obj["threads"], memory_limit=obj["memory_limit"])
+            outcomes = dbt_build(home)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     for outcome in outcomes:
