@@ -25,10 +25,11 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	mkdir -p $(LINT_HOME)
-	test -f $(LINT_HOME)/pseudonym.key || $(BIN)/python -c "from warehouse.pseudonym import create_key; \
-	  from pathlib import Path; create_key(Path('$(LINT_HOME)/pseudonym.key'))"
-	WAREHOUSE_DBT_PSEUDONYM_KEY_FILE=$(LINT_HOME)/pseudonym.key WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb \
-	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros
+	for key in pseudonym vault; do test -f $(LINT_HOME)/$$key.key || $(BIN)/python -c "from warehouse.keys import \
+	  create_key; from pathlib import Path; create_key(Path('$(LINT_HOME)/$$key.key'))"; done
+	WAREHOUSE_DBT_PSEUDONYM_KEY_FILE=$(LINT_HOME)/pseudonym.key WAREHOUSE_VAULT_PATH=$(LINT_HOME)/vault.duckdb \
+	WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb WAREHOUSE_TEMP_DIR=$(LINT_HOME)/tmp \
+	DBT_ENV_SECRET_VAULT_KEY=$$(cat $(LINT_HOME)/vault.key) DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -27,6 +27,7 @@ from expectations.run import EXAMPLES, MACROS, Check, Suite, load_suites, run_ch
 from warehouse.db import connect
 from warehouse.home import Home
 from warehouse.pseudonym import key_file
+from warehouse.vault import open_vault
 
 
 def peak_mib() -> float:
@@ -58,7 +59,7 @@ def unexpected_rows(suite: Suite, check: Check) -> str:
 def run_plain(home: Home, suites: list[Suite]) -> dict[tuple[str, str], int]:
     """Every check straight on the vault's views (vault suites) or the analytics marts (mart suites)."""
     counts = {}
-    vault, analytics = connect(home.vault, read_only=True), connect(home.analytics, read_only=True)
+    vault, analytics = open_vault(home.vault, read_only=True), connect(home.analytics, read_only=True)
     vault.execute(MACROS)
     for suite in suites:
         con = analytics if suite.database == "analytics" else vault
@@ -120,7 +121,7 @@ def main() -> None:
     # Both ways must find the same rows, or the comparison means nothing.
     differ = [(r.suite, r.expectation, r.unexpected_count, plain[r.suite, r.expectation]) for r in run.results
               if not r.raised and r.unexpected_count != plain[r.suite, r.expectation]]
-    con = connect(home.vault, read_only=True) if args.home else None
+    con = open_vault(home.vault, read_only=True) if args.home else None
     rows = con.execute("select count(*) from staging.stg_billing__invoice_lines").fetchone()[0] if con else None
     if con:
         con.close()

@@ -27,6 +27,7 @@ import duckdb_extension_encodings
 from ingest.config import Entity, load_entities
 from ingest.load import ingest_inbox, scan_file
 from warehouse.db import connect, extension_file
+from warehouse.vault import open_vault
 
 ENTITY = next(e for e in load_entities() if e.entity == "invoice_lines")
 DUCKDB_ENCODING = {"iso-8859-15": "ISO_8859_15", "utf-8": "utf-8"}
@@ -61,7 +62,7 @@ def write_invoice_lines(path: Path, utf8: Path, lines: int) -> None:
 def time_ingest(inbox: Path, entity: Entity, work: Path) -> float:
     vault = work / "vault.duckdb"
     vault.unlink(missing_ok=True)
-    con = connect(vault)
+    con = open_vault(vault)
     start = time.perf_counter()
     results = ingest_inbox(con, inbox, [entity])
     elapsed = time.perf_counter() - start

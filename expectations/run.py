@@ -17,6 +17,7 @@ import yaml
 from warehouse.db import connect
 from warehouse.home import Home
 from warehouse.pseudonym import pseudonymous_key, read_key
+from warehouse.vault import open_vault
 
 SUITES_DIR = Path(__file__).parent / "suites"
 EXAMPLES = 20  # example keys kept per failed check
@@ -240,11 +241,7 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     suites = load_suites() if suites is None else suites
     run = CheckRun(uuid.uuid4().hex, datetime.now().astimezone(), [])
     marts = _analytics_file(vault, analytics)
-    if history_db is None:
-        con = connect(vault)
-    else:  # the vault read-only: attached to an in-memory database, which can attach the snapshot too
-        con = connect()
-        con.execute(f"attach '{_quoted(vault)}' as vault (read_only); use vault")
+    con = open_vault(vault, read_only=history_db is not None)
     try:
         vault_catalog = con.execute("select current_database()").fetchone()[0]
         schemas = _snapshot(con, [s for s in suites if s.database == "vault" or marts], marts)

@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from retention.policy import CATEGORIES, Policy, PolicyError, load_policy
 from warehouse.db import connect
 from warehouse.home import Home
+from warehouse.vault import open_vault
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ def _categories(figures: dict[str, dict], policy: Policy | None) -> list[Categor
 def _record_history(home: Home, run_at: datetime, as_of: date | None, version: str | None,
                     categories: list[CategoryFigures]) -> tuple[int, dict[str, Any]]:
     """Append this audit to retention.audits (one transaction); return its run id and the history."""
-    con = connect(home.vault)
+    con = open_vault(home.vault)
     try:
         con.execute(HISTORY_DDL)
         con.execute("begin transaction")

@@ -27,9 +27,9 @@ from pathlib import Path
 import duckdb
 
 from ingest.erasure import ACTIONS, SYSTEMS, ensure_ledger, erase
-from warehouse.db import connect
 from warehouse.home import Home
 from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
+from warehouse.vault import open_vault
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _secret(home: Home) -> bytes:
 def _connect(home: Home, secret: bytes, read_only: bool) -> duckdb.DuckDBPyConnection:
     if not home.vault.exists():
         raise EnforceError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
-    con = connect(home.vault, read_only=read_only)
+    con = open_vault(home.vault, read_only=read_only)
     con.execute(macro_sql(secret))  # the view int_retention__records calls it
     return con
 

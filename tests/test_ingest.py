@@ -20,6 +20,7 @@ from ingest.config import DEFAULT_CONFIG_DIR, load_entities
 from ingest.load import ingest_inbox
 from warehouse.cli import main
 from warehouse.db import connect
+from warehouse.vault import open_vault
 
 ENTITIES = {e.name: e for e in load_entities()}
 PRODUCTS_HEADER, INVOICE_LINES_HEADER = header("products"), header("invoice_lines")
@@ -140,7 +141,7 @@ def test_unreadable_files_are_refused_whole_and_the_others_still_load(tmp_path, 
     assert refused["reason"].startswith("services/products_20240105.csv: ") and problem in refused["reason"]
     assert results["billing/invoice_lines_20240201.csv"]["status"] == "loaded"
 
-    con = connect(tmp_path / "home/vault.duckdb", read_only=True)
+    con = open_vault(tmp_path / "home/vault.duckdb", read_only=True)
     assert con.execute("select count(*) from raw_services.products").fetchone()[0] == 0
     assert con.execute("select count(*) from ingest.rejects").fetchone()[0] == 0
     assert con.execute("select status from ingest.files where source_file like 'services/%'").fetchall() == \
@@ -204,14 +205,14 @@ def test_a_killed_ingest_leaves_no_partial_file_and_the_next_run_completes_it(tm
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
 
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     rows = con.execute("select count(*) from raw_billing.invoice_lines").fetchone()[0]
     con.close()
     assert rows in (0, 600000)  # never part of the file
     rerun = subprocess.run(command, capture_output=True, text=True, check=True)
     statuses = {r["source_file"]: r["status"] for r in map(json.loads, rerun.stdout.splitlines())}
     assert statuses["billing/collection_cases_20240201.csv"] == "unchanged"
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     assert con.execute("select count(*), count(distinct _line) from raw_billing.invoice_lines").fetchone() == \
         (600000, 600000)
     con.close()
@@ -226,7 +227,7 @@ def test_a_row_rejected_from_a_later_snapshot_is_not_deleted_at_the_source(tmp_p
           PRODUCTS_HEADER + "\nBB;Kuitu;broadband;29,9O;24\nVPS;VPS;vps;10,00;24\n")  # BB unreadable, OLD gone
     outcome = CliRunner().invoke(main, ["--home", str(home), "run", "--inbox", str(inbox)])
     assert "Published" in outcome.output, outcome.output
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     rows = con.execute("""select product_code, is_deleted_at_source, deleted_at_source_on::varchar, monthly_list_price
                           from staging.stg_services__products order by product_code""").fetchall()
     con.close()

@@ -6,11 +6,13 @@ import json
 import re
 from datetime import date
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from warehouse.cli import main
 from warehouse.db import connect
+from warehouse.vault import KEY_ENV, open_vault
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_the_daily_job_loads_every_contract_file_builds_and_alerts_on_the_inject
     assert "data-quality check failed" in ran.output and "past their retention period" in ran.output
     assert "file(s) refused" not in ran.output
     manifest = json.loads((inbox / "manifest.json").read_text())
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     files = dict(con.execute("select source_file, rows_read from ingest.files where status = 'loaded'").fetchall())
     # Every file the generator wrote was loaded, and every row of it was read.
     assert {f["path"]: f["rows"] for f in manifest["files"]} == files
@@ -48,7 +50,7 @@ def test_injected_malformed_rows_are_rejected_at_their_line(demo):
     manifest = json.loads((inbox / "manifest.json").read_text())
     malformed = {(d["file"], d["line"]) for d in manifest["defects"] if d["kind"] == "malformed_row"}
     assert malformed, "the sample should carry malformed rows at the default defect rate"
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     rejected = set(con.execute("select source_file, line from ingest.rejects").fetchall())
     con.close()
     assert malformed <= rejected
@@ -56,7 +58,7 @@ def test_injected_malformed_rows_are_rejected_at_their_line(demo):
 
 def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alone(demo):
     home, _, _ = demo
-    vault = connect(home / "vault.duckdb", read_only=True)
+    vault = open_vault(home / "vault.duckdb", read_only=True)
     customers, distinct = vault.execute(
         "select count(*), count(distinct customer_id) from staging.stg_crm__customers").fetchone()
     assert customers == distinct > 0
@@ -74,20 +76,20 @@ def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alo
 
 def test_a_second_run_on_the_same_inbox_changes_nothing(demo):
     home, inbox, _ = demo
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     before = con.execute("select count(*), max(load_id) from ingest.files").fetchone()
     con.close()
     again = CliRunner().invoke(main, ["--home", str(home), "ingest", "--inbox", str(inbox), "--json"])
     assert again.exit_code == 0
     assert {json.loads(line)["status"] for line in again.stdout.splitlines()} == {"unchanged"}
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     assert con.execute("select count(*), max(load_id) from ingest.files").fetchone() == before
     con.close()
 
 
 def test_logs_and_console_output_carry_no_personal_data(demo):
     home, _, ran = demo
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     values = {v for (v,) in con.execute("""
         select distinct v from (
             select unnest([hetu, email, phone_raw, last_name, street_address]) as v from staging.stg_crm__customers
@@ -105,8 +107,7 @@ HETU_PATTERN = r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b"
 def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo):
     """Every text column of every analytics table, and every report, against the vault's identifiers."""
     home, _, _ = demo
-    con = connect()
-    con.execute(f"attach '{home / 'vault.duckdb'}' as vault (read_only)")
+    con = open_vault(home / "vault.duckdb", read_only=True)
     con.execute(f"attach '{home / 'analytics.duckdb'}' as analytics (read_only)")
     con.execute("""
         create temp table identifiers as
@@ -147,3 +148,17 @@ def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo):
         leaked = [v for v in identifiers if v in text]
         assert not leaked, f"{report.name}: {len(leaked)} identifiers from the vault"
         assert not re.search(HETU_PATTERN, text), report.name
+
+
+def test_the_vault_is_encrypted_and_its_key_stays_in_the_key_file(demo, monkeypatch):
+    home, _, _ = demo
+    with pytest.raises(duckdb.Error, match="encrypted"):
+        duckdb.connect(str(home / "vault.duckdb"), read_only=True)
+    monkeypatch.setenv(KEY_ENV, "0" * 64)
+    with pytest.raises(duckdb.Error):
+        open_vault(home / "vault.duckdb", read_only=True)  # a wrong key does not open it either
+    key_file = home / "keys" / "vault.key"
+    assert key_file.stat().st_mode & 0o077 == 0
+    key = key_file.read_text().strip()
+    leaks = [p for p in home.rglob("*") if p.is_file() and p != key_file and key.encode() in p.read_bytes()]
+    assert leaks == []  # not in dbt's logs, its target folder, the reports or the warehouse log

@@ -7,7 +7,8 @@ import secrets
 import pytest
 
 from warehouse.db import connect
-from warehouse.pseudonym import create_key, macro_sql, pseudonymous_key, read_key
+from warehouse.keys import create_key
+from warehouse.pseudonym import macro_sql, pseudonymous_key, read_key
 
 
 @pytest.mark.parametrize("key_bytes", [16, 32, 64, 100])  # shorter than, equal to and longer than a block

@@ -18,6 +18,7 @@ from expectations.run import load_suites, run_checks
 from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.pseudonym import key_file, pseudonymous_key, read_key
+from warehouse.vault import open_vault
 
 # Which check must flag each kind of defect the sample generator injects (manifest.json).
 CATCHES = {
@@ -115,11 +116,11 @@ def test_a_clean_sample_passes_every_error_check(samples):
 
 def test_history_grows_by_one_run_per_call_and_analytics_gets_the_banner(defective, tmp_path):
     home, _, first = defective
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     before = con.execute("select count(distinct run_id), count(*) from quality.check_results").fetchone()
     con.close()
     second = run_checks(home / "vault.duckdb", None, key_file(home))
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     after = con.execute("select count(distinct run_id), count(*) from quality.check_results").fetchone()
     con.close()
     assert after == (before[0] + 1, before[1] + len(second.results))
@@ -134,7 +135,7 @@ def test_history_grows_by_one_run_per_call_and_analytics_gets_the_banner(defecti
 
 
 def _personal_values(vault: Path) -> set[str]:
-    con = connect(vault, read_only=True)
+    con = open_vault(vault, read_only=True)
     values = set()
     for table, columns in {"stg_crm__customers": ["hetu", "email", "phone", "phone_raw", "street_address",
                                                   "first_name", "last_name", "billing_street_address"],
@@ -151,7 +152,7 @@ def test_no_personal_data_in_history_or_page(defective, tmp_path):
     home, _, run = defective
     values = _personal_values(home / "vault.duckdb")
     assert any(re.fullmatch(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]", v) for v in values)  # the probe has HETUs to find
-    con = connect(home / "vault.duckdb", read_only=True)
+    con = open_vault(home / "vault.duckdb", read_only=True)
     history = "\n".join(map(str, con.execute("select * from quality.check_results").fetchall()))
     con.close()
     page = run.write_html(tmp_path / "report").read_text(encoding="utf-8")
@@ -297,6 +298,8 @@ def test_mart_suites_are_skipped_without_an_analytics_database(defective, tmp_pa
     home, _, _ = defective
     vault = tmp_path / "vault.duckdb"  # a home without analytics.duckdb
     vault.write_bytes((home / "vault.duckdb").read_bytes())
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "vault.key").write_bytes((home / "keys" / "vault.key").read_bytes())
     suites = [*_mart_suites(), *(s for s in load_suites() if s.name == "ingest_files")]
     run = run_checks(vault, None, key_file(home), history_db=tmp_path / "history.duckdb", suites=suites)
     skipped = [r for r in run.results if r.skipped]

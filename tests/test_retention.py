@@ -12,7 +12,6 @@ dates are asserted on their expiry date, and their status is derived from it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,11 +22,12 @@ from click.testing import CliRunner
 
 from retention.audit import AuditResult, run_audit
 from retention.policy import DEFAULT_POLICY, POLICY_ENV, Period, PolicyError, load_policy, parse_policy
-from warehouse.build import dbt_env, publish, run_dbt
+from warehouse.build import publish, run_dbt
 from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.home import Home
 from warehouse.pseudonym import key_file, pseudonymous_key, read_key
+from warehouse.vault import open_vault
 
 TODAY = date.today()
 STAMP = TODAY.strftime("%Y%m%d")
@@ -158,7 +158,6 @@ def rebuild_with_policy(source: Home, root: Path, policy_path: Path, monkeypatch
     for name in ("vault.duckdb", "keys"):
         (shutil.copytree if (source.root / name).is_dir() else shutil.copy2)(source.root / name, root / name)
     monkeypatch.setenv(POLICY_ENV, str(policy_path))
-    os.environ.update(dbt_env(home))
     outcome = run_dbt(home, "build", "--select", "int_retention__rules+", "int_retention__legal_holds+")
     assert outcome.success, outcome.failures
     publish(home)
@@ -376,7 +375,7 @@ def test_a_dispute_in_the_policy_stops_every_clock_of_the_customer(variant_home)
 
 # --- the audit --------------------------------------------------------------------------------------------
 def history_size(home: Home) -> int:
-    con = connect(home.vault, read_only=True)
+    con = open_vault(home.vault, read_only=True)
     try:
         return con.execute("select count(distinct run_id) from retention.audits").fetchone()[0]
     finally:
@@ -418,7 +417,7 @@ def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_ho
     assert second.run_id == first.run_id + 1
     assert [h["run_id"] for h in second.history][-2:] == [first.run_id, second.run_id]
     assert all(c.change is not None and c.change["overdue"] == 0 for c in second.categories)
-    con = connect(overdue_home.vault, read_only=True)
+    con = open_vault(overdue_home.vault, read_only=True)
     try:
         rows = con.execute("select category, overdue from retention.audits where run_id = ?",
                            [second.run_id]).fetchall()
@@ -430,7 +429,7 @@ def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_ho
 def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tmp_path):
     result = run_audit(overdue_home, tmp_path)
     html, text = result.html_path.read_text(), result.json_path.read_text()
-    con = connect(overdue_home.vault, read_only=True)
+    con = open_vault(overdue_home.vault, read_only=True)
     try:
         people = con.execute("""select first_name, last_name, hetu, email, phone, customer_id
                                 from staging.stg_crm__customers""").fetchall()

@@ -24,6 +24,7 @@ from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.home import Home
 from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
+from warehouse.vault import open_vault
 
 # (record_type, id) overdue whatever the day the tests run (after 2025)
 SURELY_OVERDUE = {("customer", "C0000001"), ("service", "S00000001"), ("ticket", "T00000061"),
@@ -37,7 +38,7 @@ RAW_IDS = {  # record_type -> (raw table, id expression)
 
 
 def vault_query(home: Home, sql: str) -> list[tuple]:
-    con = connect(home.vault, read_only=True)
+    con = open_vault(home.vault, read_only=True)
     try:
         con.execute(macro_sql(read_key(key_file(home.root))))
         return con.execute(sql).fetchall()

@@ -12,11 +12,15 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warehouse import pseudonym
 from warehouse.home import PROJECT_DIR, Home
+from warehouse.keys import create_key
+from warehouse.vault import vault_key
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +37,22 @@ class DbtOutcome:
     failures: list[str] = field(default_factory=list)  # node names, never row content
 
 
-def dbt_env(home: Home) -> dict[str, str]:
-    """Paths of this home for profiles.yml; threads and memory limit it reads from WAREHOUSE_* as set."""
-    return {
+@contextmanager
+def dbt_env(home: Home) -> Iterator[None]:
+    """Paths and the vault key of this home for profiles.yml, for one dbt call; threads and memory limit it
+    reads from WAREHOUSE_* as set. The key leaves the environment when dbt returns."""
+    env = {
         "WAREHOUSE_VAULT_PATH": str(home.vault),
         "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
+        "WAREHOUSE_TEMP_DIR": str(home.tmp),
+        "DBT_ENV_SECRET_VAULT_KEY": vault_key(home.vault, create=True),
         pseudonym.DBT_KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
     }
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.pop("DBT_ENV_SECRET_VAULT_KEY")
 
 
 def run_dbt(home: Home, *args: str) -> DbtOutcome:
@@ -50,7 +63,8 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
             "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(home.dbt_dir / "target")]
     try:
-        result = dbtRunner().invoke(argv)
+        with dbt_env(home):
+            result = dbtRunner().invoke(argv)
     finally:
         _release_duckdb()
     outcome = DbtOutcome(" ".join(args), bool(result.success))
@@ -86,7 +100,6 @@ def build(home: Home) -> list[DbtOutcome]:
     The caller publishes (`publish`) once everything that writes into the new analytics file is done.
     """
     ensure_pseudonym_key(home)
-    os.environ.update(dbt_env(home))
     home.analytics_next.unlink(missing_ok=True)
     outcomes = [run_dbt(home, "build")]
     if not outcomes[0].success:
@@ -134,7 +147,7 @@ def ensure_pseudonym_key(home: Home) -> None:
         raise FileNotFoundError(
             f"pseudonym key {path} is missing but analytics was built with one: restore it, or rotate "
             "deliberately by deleting analytics.duckdb (every pseudonymous key will change)")
-    pseudonym.create_key(path)
+    create_key(path)
     log.info("created pseudonym key %s", path)
 
 

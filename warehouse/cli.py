@@ -17,8 +17,8 @@ from rich.table import Table
 
 from ingest.config import DEFAULT_CONFIG_DIR, load_entities
 from ingest.load import FileResult, find_files, ingest_inbox
-from warehouse.db import connect
 from warehouse.home import Home, configure_logging
+from warehouse.vault import open_vault
 
 # Not a terminal (cron, CI, `make`): Rich would assume 80 columns and truncate the tables.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 110)
@@ -119,7 +119,7 @@ def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_js
 
     home: Home = obj["home"]
     entities = load_entities(config_dir)
-    con = connect(home.vault)
+    con = open_vault(home.vault)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -395,7 +395,7 @@ def demo(obj: dict, customers: int, seed: int) -> None:
 
 
 def _print_demo_summary(home: Home, problems: list[str]) -> None:
-    con = connect(home.vault, read_only=True)
+    con = open_vault(home.vault, read_only=True)
     try:
         files, rows, rejected, refused = con.execute("""
             select count(*), sum(rows_loaded), sum(rows_rejected), count(*) filter (where status = 'refused')

@@ -14,7 +14,7 @@ def extension_file(package) -> Path:
 
 
 def connect(path: Path | str = ":memory:", *, read_only: bool = False, threads: int | None = None,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+            memory_limit: str | None = None, temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection; threads and memory limit default to WAREHOUSE_THREADS / WAREHOUSE_MEMORY_LIMIT.
 
     Past the memory limit DuckDB spills to disk instead of failing, so every part of the pipeline (ingest,
@@ -27,4 +27,7 @@ def connect(path: Path | str = ":memory:", *, read_only: bool = False, threads: 
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if temp_directory:
+        temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_directory)
     return duckdb.connect(str(path), read_only=read_only, config=config)

@@ -53,9 +53,14 @@ class Home:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def tmp(self) -> Path:
+        """Where DuckDB spills past its memory limit: inside the owner-only home, beside the vault."""
+        return self.root / "tmp"
+
     def create(self) -> Home:
         # Owner-only from the start: the vault and the logs concern real people.
-        for folder in (self.root, self.logs, self.dbt_dir, self.reports):
+        for folder in (self.root, self.logs, self.dbt_dir, self.reports, self.tmp):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 

@@ -5,7 +5,7 @@ kept; rotating it (replace the key file, rebuild) gives every customer a new key
 to copies of analytics made before. The secret lives in `<home>/keys/pseudonym.key` (owner-only) unless
 `WAREHOUSE_PSEUDONYM_KEY_FILE` names another file.
 
-dbt models call `pseudonymous_key(x)`, a DuckDB macro that `PseudonymPlugin` defines on each dbt cursor,
+dbt models call `pseudonymous_key(x)`, a DuckDB macro that warehouse/dbt_plugin.py defines on each dbt cursor,
 so the secret never appears in compiled SQL, dbt's logs or the target folder.
 """
 
@@ -14,10 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 from pathlib import Path
-
-from dbt.adapters.duckdb.plugins import BasePlugin
 
 KEY_FILE_ENV = "WAREHOUSE_PSEUDONYM_KEY_FILE"  # set by the operator: the key lives elsewhere
 # Set by warehouse/build.py for the dbt plugin, for the home being built. Kept apart from the operator's
@@ -28,14 +25,6 @@ BLOCK = 64  # SHA-256's block size: HMAC pads the key to it
 
 def key_file(home_root: Path) -> Path:
     return Path(os.environ.get(KEY_FILE_ENV) or home_root / "keys" / "pseudonym.key")
-
-
-def create_key(path: Path) -> None:
-    """A new random secret, owner-only; refuses to overwrite one (that would silently rotate every key)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
 
 
 def read_key(path: Path) -> bytes:
@@ -59,16 +48,3 @@ def macro_sql(secret: bytes) -> str:
         f"case when x is null then null else sha256(unhex('{outer}') || "
         f"unhex(sha256(unhex('{inner}') || encode(cast(x as varchar))))) end"
     )
-
-
-class Plugin(BasePlugin):
-    """dbt-duckdb plugin (profiles.yml `plugins:`): defines `pseudonymous_key` on every cursor dbt opens."""
-
-    def initialize(self, plugin_config: dict) -> None:
-        path = os.environ.get(DBT_KEY_FILE_ENV)
-        if not path or not Path(path).exists():
-            raise RuntimeError(f"{DBT_KEY_FILE_ENV} must name the pseudonym key file (warehouse build sets it)")
-        self._macro = macro_sql(read_key(Path(path)))
-
-    def configure_cursor(self, cursor) -> None:
-        cursor.execute(self._macro)
