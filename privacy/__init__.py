@@ -1,0 +1,1 @@
+"""Privacy by design: the data map, subject access, rectification, disclosures and the register description."""
