@@ -35,6 +35,7 @@ def test_the_daily_job_loads_every_contract_file_builds_and_alerts_on_the_inject
     assert ran.exit_code == 1
     assert "data-quality check failed" in ran.output and "past their retention period" in ran.output
     assert "file(s) refused" not in ran.output
+    assert "stale" not in ran.output  # exported today: fresh (and the freshness queries found the load log)
     manifest = json.loads((inbox / "manifest.json").read_text())
     con = open_vault(home / "vault.duckdb", read_only=True)
     files = dict(con.execute("select source_file, rows_read from ingest.files where status = 'loaded'").fetchall())

@@ -8,7 +8,7 @@ from pathlib import Path
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from warehouse.pseudonym import DBT_KEY_FILE_ENV, macro_sql, read_key
-from warehouse.vault import load_crypto
+from warehouse.vault import ALIAS, load_crypto
 
 
 class Plugin(BasePlugin):
@@ -25,3 +25,5 @@ class Plugin(BasePlugin):
     def configure_cursor(self, cursor) -> None:
         # The secret stays in this process: never in compiled SQL, dbt's logs or the target folder.
         cursor.execute(self._macro)
+        # Unqualified names (freshness queries on ingest.files) mean the vault, not the in-memory main database.
+        cursor.execute(f"use {ALIAS}")

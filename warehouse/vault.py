@@ -69,7 +69,8 @@ def open_vault(vault: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     con = connect(temp_directory=vault.parent / "tmp")
     try:
         attach(con, vault, read_only=read_only)
-        con.execute(f"use {ALIAS}")
+        # What spills past the memory limit is vault data too: encrypted like the vault.
+        con.execute(f"set temp_file_encryption = true; use {ALIAS}")
     except Exception:
         con.close()
         raise
