@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warehouse.db import connect
+from warehouse.db import DEFAULT_MEMORY_LIMIT, connect
 
 
 def test_connections_take_threads_and_memory_limit_from_the_environment(monkeypatch):
@@ -20,3 +20,12 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch):
     con = connect(threads=2)
     assert con.execute("select current_setting('threads')").fetchone()[0] == 2
     con.close()
+
+
+def test_without_a_setting_a_connection_is_bounded_by_the_default_limit(monkeypatch, tmp_path):
+    monkeypatch.delenv("WAREHOUSE_MEMORY_LIMIT", raising=False)
+    con = connect(temp_directory=tmp_path / "spill")
+    limit, temp = con.execute("select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    con.close()
+    assert limit.endswith("GiB") and float(limit.split()[0]) <= float(DEFAULT_MEMORY_LIMIT.rstrip("GB"))
+    assert temp == str(tmp_path / "spill") and (tmp_path / "spill").stat().st_mode & 0o077 == 0
