@@ -17,7 +17,9 @@ from rich.table import Table
 
 from ingest.config import DEFAULT_CONFIG_DIR, load_entities
 from ingest.load import FileResult, find_files, ingest_inbox
+from warehouse.db import DEFAULT_MEMORY_LIMIT
 from warehouse.home import Home, configure_logging
+from warehouse.spill import SpillWatch
 from warehouse.vault import open_vault
 
 # Not a terminal (cron, CI, `make`): Rich would assume 80 columns and truncate the tables.
@@ -58,6 +60,18 @@ def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_l
     home = Home.resolve(home_dir).create()
     configure_logging(home, verbose)
     ctx.obj = {"home": home}
+    watch = SpillWatch(home.tmp).__enter__()
+    ctx.call_on_close(lambda: _report_spill(watch))
+
+
+def _report_spill(watch: SpillWatch) -> None:
+    """Past the memory limit DuckDB works on disk rather than fail; the operator should know it did."""
+    peak = watch.stop()
+    if peak:
+        limit = os.environ.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        log.warning("DuckDB spilled up to %d MiB to %s (memory limit %s)", peak >> 20, watch.folder, limit)
+        console.print(f"[yellow]Note:[/] the work outgrew the memory limit ({limit}): DuckDB spilled up to "
+                      f"{peak / 2**20:,.0f} MiB to {watch.folder} and went on. A higher --memory-limit is faster.")
 
 
 # --- generate ------------------------------------------------------------------------------------------

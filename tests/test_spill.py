@@ -1,0 +1,27 @@
+"""A run that outgrows the memory limit spills to the home's tmp folder and the warehouse says so."""
+
+from __future__ import annotations
+
+from warehouse.db import connect
+from warehouse.spill import SpillWatch
+
+
+def test_work_past_the_memory_limit_spills_and_the_watch_sees_it(tmp_path):
+    spill = tmp_path / "tmp"
+    con = connect(memory_limit="64MB", threads=1, temp_directory=spill)
+    with SpillWatch(spill, interval=0.01) as watch:
+        # ~160 MB of random strings to sort: more than the limit, so the sort goes through disk.
+        rows = con.execute("""select count(*) from (select md5(random()::varchar) || md5(random()::varchar) as v
+                              from range(2000000) order by v)""").fetchone()[0]
+    con.close()
+    assert rows == 2_000_000
+    assert watch.peak_bytes > 64 * 2**20
+
+
+def test_work_within_the_limit_reports_no_spill(tmp_path):
+    spill = tmp_path / "tmp"
+    con = connect(memory_limit="1GB", temp_directory=spill)
+    with SpillWatch(spill, interval=0.01) as watch:
+        con.execute("select sum(range) from range(1000000)").fetchone()
+    con.close()
+    assert watch.peak_bytes == 0
