@@ -438,5 +438,40 @@ Query the analytics database read-only, e.g.:
 """, soft_wrap=True)
 
 
+# --- privacy-notice ------------------------------------------------------------------------------------
+@main.command("privacy-notice")
+@click.option("--lang", "langs", type=click.Choice(["fi", "en"]), multiple=True,
+              help="fi (authoritative) or en; repeat for both [default: both].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for tietosuojaseloste.fi.html/.md and privacy-notice.en.html/.md "
+                   "[default: <home>/reports/privacy].")
+@click.pass_obj
+def privacy_notice(obj: dict, langs: tuple[str, ...], out_dir: Path | None) -> None:
+    """The register description (tietosuojaseloste, GDPR art. 13, 14 and 30) as HTML and Markdown.
+
+    Generated from the configuration the warehouse runs on: privacy/register.yml, data_map.yml and
+    disclosures.yml, and the retention policy (WAREHOUSE_RETENTION_POLICY, else retention/policy.yml), in the
+    sections of the controller's notice. Reads no customer data. Exit 1 if words are missing for something the
+    configuration says (a data category, a legal basis, a safeguard): the message names the file to complete.
+    """
+    _privacy_notice(obj, list(langs) or ["fi", "en"], out_dir)
+
+
+def _privacy_notice(obj: dict, langs: list[str], out_dir: Path | None = None) -> list[Path]:
+    from privacy.config import PrivacyConfigError
+    from privacy.notice import NoticeError, write_notice
+    from retention.policy import PolicyError
+
+    home: Home = obj["home"]
+    try:
+        written = write_notice(out_dir or home.reports / "privacy", langs)
+    except (NoticeError, PrivacyConfigError, PolicyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in written:
+        console.print(f"[green]Wrote[/] {path}")
+    log.info("privacy notice (%s) written into %s", ", ".join(langs), written[0].parent)
+    return written
+
+
 if __name__ == "__main__":
     main()
