@@ -136,6 +136,15 @@ def load_labels(directory: Path = LABELS_DIR) -> Labels:
         files=files)
 
 
+def translated(english: str, lang: str, labels: Labels | None = None) -> str:
+    """A configuration text written in English (a legal basis, a safeguard) in `lang`, from `translations`;
+    the English when no Finnish is recorded (the notice refuses that case, other pages show the original)."""
+    text = " ".join(english.split())
+    if lang == "en":
+        return text
+    return (labels or load_labels()).translations.get(_normal(english), text)
+
+
 # --- the notice -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Disclosure:

@@ -438,6 +438,49 @@ Query the analytics database read-only, e.g.:
 """, soft_wrap=True)
 
 
+# --- subject-access ------------------------------------------------------------------------------------
+@main.command("subject-access")
+@click.option("--customer-id", help="The customer number, e.g. C0100025.")
+@click.option("--hetu", help="The personal identity code (HETU).")
+@click.option("--email", help="The email address.")
+@click.option("--verified-by", required=True, help="Who verified the requester's identity (logged).")
+@click.option("--request-ref", help="Reference of the request, e.g. the helpdesk ticket (logged).")
+@click.pass_obj
+def subject_access(obj: dict, customer_id: str | None, hetu: str | None, email: str | None, verified_by: str,
+                   request_ref: str | None) -> None:
+    """Right of access (GDPR art. 15): everything the register holds about one person, as JSON and HTML.
+
+    Give exactly one of --customer-id, --hetu, --email. Writes access.json and the pages access.fi.html and
+    access.en.html owner-only into <home>/access/<request id>/ and logs the request in the vault
+    (privacy.access_requests: identifier type, verifier, pseudonymous key; never the identifier or the
+    answer). Exit 1 if no single person matches (the request is still logged).
+    """
+    from privacy.access import AccessError, SubjectNotFound
+    from privacy.access import subject_access as answer
+
+    given = {k: v for k, v in {"customer_id": customer_id, "hetu": hetu, "email": email}.items() if v is not None}
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --customer-id, --hetu, --email")
+    (identifier_type, value), = given.items()
+    try:
+        with console.status("Assembling the access package…"):
+            result = answer(obj["home"], identifier_type, value, verified_by=verified_by, request_ref=request_ref)
+    except SubjectNotFound as exc:
+        console.print(f"[red]Not found:[/] {exc}")
+        sys.exit(1)
+    except AccessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    table = Table(title=f"Access package {result.request_id}", title_justify="left")
+    table.add_column("dataset", no_wrap=True)
+    table.add_column("records", justify="right")
+    for dataset, rows in result.rows_by_dataset.items():
+        table.add_row(dataset, f"{rows:,}")
+    console.print(table)
+    console.print(f"{result.customer_records} customer record(s), {result.datasets} datasets, {result.rows:,} records")
+    for path in (result.json_path, *result.html_paths.values()):
+        console.print(f"[green]Wrote[/] {path}")
+
+
 # --- privacy-notice ------------------------------------------------------------------------------------
 @main.command("privacy-notice")
 @click.option("--lang", "langs", type=click.Choice(["fi", "en"]), multiple=True,

@@ -46,6 +46,11 @@ class Home:
         return self.root / "reports"
 
     @property
+    def access(self) -> Path:
+        """Subject-access packages (GDPR art. 15): personal data, owner-only, one folder per request."""
+        return self.root / "access"
+
+    @property
     def dbt_dir(self) -> Path:
         return self.root / "dbt"
 

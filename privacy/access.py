@@ -1,0 +1,559 @@
+"""Subject access (GDPR art. 15, privacy notice § 9): everything the register holds about one person.
+
+`subject_access(home, identifier_type, value, verified_by=..., request_ref=...)` finds the person in the
+vault's `staging.stg_crm__customers` by customer id, HETU or email (normalised as staging normalises them,
+macros/staging/cleaning.sql) and assembles, for every dataset of the data map (privacy/data_map.yml):
+
+- its rows, every data-map column, labelled by its fideslang data category; the queries are generated from
+  the data map's `subject` (a customer-id column, or `{via, key}`: a join through another dataset);
+- its purposes (register.yml `purposes`) and source (§ 6, register.yml `sources`);
+- the recipients it was disclosed to (§ 7, disclosures.yml flows: recorded disclosures read from the flow's
+  dataset rows of this person, standing ones where `customers_where` holds for the person's customer row);
+- how long it is kept: the retention rules covering the table (retention/policy.yml) and, per record, the
+  expiry date and status from the vault view `intermediate.int_retention__records`.
+
+One person may have several customer records (registered twice: the same HETU). A request by any
+identifier covers every customer record carrying the HETU of the record(s) it matched. An email shared by
+records of different people (or of customers without a HETU) is refused as ambiguous: the customer id or
+the HETU tells them apart.
+
+The package is written owner-only into `<home>/access/<request_id>/` (never into `<home>/reports`, which
+holds no personal data): `access.json` and one HTML page per language (`access.fi.html`, `access.en.html`,
+one template, privacy/templates/access.html.j2, labels in access_labels.yml). Every request, found or not,
+is logged in the vault table `privacy.access_requests` with the identifier's type, who verified the
+requester's identity and the customer's pseudonymous key, never the identifier or the answer. Logs and the
+returned `AccessResult` carry ids and counts only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from privacy.config import (
+    NOT_PERSONAL,
+    DataMap,
+    Dataset,
+    Disclosures,
+    Register,
+    load_data_map,
+    load_disclosures,
+    load_register,
+)
+from privacy.notice import translated
+from retention.policy import Policy, load_policy
+from warehouse.home import Home
+from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
+from warehouse.vault import open_vault
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LANGUAGES = ("fi", "en")
+LOCAL_TZ = "Europe/Helsinki"
+CUSTOMERS = "staging.stg_crm__customers"  # where a person is found (disclosures.yml: `customers_where`)
+PERSON_ID = "hetu"  # the column that identifies a natural person across customer records
+RECORDS = "intermediate.int_retention__records"
+JSON_NAME = "access.json"
+VERTICAL_MAX = 3  # a dataset with at most this many records is shown one column per record
+DASH = "\u2013"
+
+# The identifier types and how staging cleans each column (clean_string, clean_code, clean_email).
+_TRIM = "nullif(trim(cast(? as varchar), ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
+NORMALISE = {"customer_id": _TRIM, "hetu": f"upper({_TRIM})", "email": f"lower({_TRIM})"}
+IDENTIFIER_TYPES = tuple(NORMALISE)
+
+LOG_DDL = """
+create schema if not exists privacy;
+create table if not exists privacy.access_requests (
+    request_id varchar primary key,
+    requested_at timestamptz not null,
+    identifier_type varchar not null,
+    verified_by varchar not null,
+    request_ref varchar,
+    subject_key varchar,
+    subject_keys varchar[],
+    found boolean not null,
+    outcome varchar not null,
+    datasets integer not null,
+    rows bigint not null
+);
+"""
+
+
+class AccessError(RuntimeError):
+    """The request cannot be answered (no vault, nothing built yet, invalid request)."""
+
+
+class SubjectNotFound(AccessError):
+    """No customer matches the identifier. The request is logged with found = false."""
+
+    def __init__(self, message: str, request_id: str):
+        super().__init__(message)
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    request_id: str
+    directory: Path
+    json_path: Path
+    html_paths: dict[str, Path]  # language -> page
+    customer_records: int
+    rows_by_dataset: dict[str, int]  # table -> rows of this person (0: none)
+
+    @property
+    def datasets(self) -> int:
+        """Datasets holding at least one row about the person."""
+        return sum(1 for n in self.rows_by_dataset.values() if n)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_dataset.values())
+
+
+# --- SQL generated from the data map ---------------------------------------------------------------------
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table(name: str) -> str:
+    return ".".join(_ident(part) for part in name.split("."))
+
+
+def subject_sql(data_map: DataMap, dataset: Dataset, columns: list[str] | None = None) -> str:
+    """Select `columns` (default: every data-map column) of the dataset's rows that belong to the customers
+    in the list parameter `$subjects`: through its customer-id column, or through the `via` dataset's."""
+    select = ", ".join(f"t.{_ident(c)}" for c in (columns or list(dataset.columns)))
+    if dataset.subject_column:
+        where = f"t.{_ident(dataset.subject_column)} in (select unnest($subjects))"
+    else:
+        via_table, key = dataset.via
+        via = data_map.datasets[via_table]
+        where = (f"t.{_ident(key)} in (select v.{_ident(key)} from {_table(via_table)} as v "
+                 f"where v.{_ident(via.subject_column)} in (select unnest($subjects)))")
+    return f"select {select} from {_table(dataset.table)} as t where {where} order by all"
+
+
+def record_type(table: str) -> str:
+    """The record type int_retention__records gives a staging model's rows: `stg_<source>__<entity>s`."""
+    entity = table.rsplit(".", 1)[-1].split("__", 1)[-1]
+    return entity[:-1] if entity.endswith("s") else entity
+
+
+# --- finding the person ----------------------------------------------------------------------------------
+def find_customers(con: duckdb.DuckDBPyConnection, identifier_type: str, value: str) -> tuple[list[str], str]:
+    """(customer ids of the person, outcome): outcome `found`, `not_found` or `ambiguous`."""
+    if identifier_type not in NORMALISE:
+        raise AccessError(f"identifier type must be one of {', '.join(IDENTIFIER_TYPES)}")
+    normalised = con.execute(f"select {NORMALISE[identifier_type]}", [value]).fetchone()[0]
+    if normalised is None:
+        return [], "not_found"
+    matched = con.execute(f"select customer_id, {_ident(PERSON_ID)} from {_table(CUSTOMERS)} "
+                          f"where {_ident(identifier_type)} = ? order by customer_id", [normalised]).fetchall()
+    if not matched:
+        return [], "not_found"
+    persons = {person for _, person in matched}
+    if len(matched) > 1 and (len(persons) > 1 or None in persons):
+        return [], "ambiguous"  # e.g. one email address used by two people
+    ids = {customer_id for customer_id, _ in matched}
+    person = next(iter(persons))
+    if person is not None:  # the same person registered more than once
+        ids |= {r[0] for r in con.execute(f"select customer_id from {_table(CUSTOMERS)} "
+                                          f"where {_ident(PERSON_ID)} = ?", [person]).fetchall()}
+    primary = matched[0][0]
+    return [primary, *sorted(ids - {primary})], "found"
+
+
+# --- assembling the package ------------------------------------------------------------------------------
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    json_columns = {i for i, d in enumerate(cursor.description) if str(d[1]).upper() == "JSON"}
+    rows = []
+    for row in cursor.fetchall():
+        rows.append({name: (json.loads(v) if i in json_columns and isinstance(v, str) else v)
+                     for i, (name, v) in enumerate(zip(names, row, strict=True))})
+    return rows
+
+
+def _relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    schema, table = name.split(".")
+    return bool(con.execute("select count(*) from information_schema.tables where table_catalog = current_database() "
+                            "and table_schema = ? and table_name = ?", [schema, table]).fetchone()[0])
+
+
+def _period_text(period: Any) -> dict[str, str]:
+    units = labels()["units"]
+    parts: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
+    for unit in ("years", "months", "days"):
+        n = getattr(period, unit)
+        if n:
+            for lang in LANGUAGES:
+                parts[lang].append(f"{n} {units[unit][lang][0 if n == 1 else 1]}")
+    return {lang: " ".join(p) for lang, p in parts.items()}
+
+
+def _retention_rules(policy: Policy, table: str) -> list[dict[str, Any]]:
+    events = labels()["clock_events"]
+    out = []
+    for rule in policy.rules:
+        for cover in rule.covers:
+            if cover.table == table:
+                event = events.get(rule.clock_starts) or {lang: rule.clock_starts for lang in LANGUAGES}
+                out.append({"rule_id": rule.id, "category": rule.category, "period": str(rule.period),
+                            "period_text": _period_text(rule.period), "clock_starts": rule.clock_starts,
+                            "clock_starts_text": event,
+                            "legal_basis": rule.legal_basis, "description": rule.description,
+                            "columns": list(cover.columns)})
+    return out
+
+
+def _disclosures(con: duckdb.DuckDBPyConnection, data_map: DataMap, disclosures: Disclosures,
+                 subjects: list[str]) -> list[dict[str, Any]]:
+    """Every disclosure of this person's data: recorded ones (one row each in the flow's dataset) and the
+    standing ones whose `customers_where` holds for one of the person's customer records."""
+    out = []
+    for flow in disclosures.flows:
+        rule = disclosures.rules[flow.rule]
+        base = {"flow": flow.id, "rule": rule.id, "rule_title": rule.title, "dataset": flow.dataset,
+                "fields": flow.fields}
+        if flow.dataset:
+            columns = [c for c in (flow.key, flow.recipient, flow.date, flow.country) if c]
+            sql = subject_sql(data_map, data_map.datasets[flow.dataset], list(dict.fromkeys(columns)))
+            for row in _fetch(con, sql, {"subjects": subjects}):
+                name = row[flow.recipient]
+                if name is None:
+                    continue
+                registered = disclosures.recipients.get(name)
+                country = (row.get(flow.country) if flow.country else None) or (registered.country if registered
+                                                                                   else None)
+                out.append({**base, "recipient": name, "country": country, "date": row.get(flow.date),
+                            "since": None, "standing": False, "record": row.get(flow.key),
+                            "safeguard": registered.safeguard if registered else None})
+        else:
+            where = flow.customers_where or "true"
+            hit = con.execute(f"select count(*) from {_table(CUSTOMERS)} where customer_id in "
+                              f"(select unnest($subjects)) and ({where})", {"subjects": subjects}).fetchone()[0]
+            if hit:
+                registered = disclosures.recipients[flow.recipient_name]
+                out.append({**base, "recipient": registered.name, "country": registered.country, "date": None,
+                            "since": flow.since, "standing": True, "record": None,
+                            "safeguard": registered.safeguard})
+    for item in out:
+        item["in_eea"] = item["country"] in disclosures.eea_countries if item["country"] else None
+    out.sort(key=lambda d: (not d["standing"], d["date"] or d["since"] or date.min, d["recipient"]))
+    return out
+
+
+def _record_retention(records: dict[tuple[str, str], dict], dataset: Dataset, values: dict[str, Any]
+                      ) -> dict[str, Any] | None:
+    """The int_retention__records entry of a row: its own record (id = first column, or first/second as an
+    invoice line's), else the record of the row it belongs to through `via` (a ticket's for its messages)."""
+    columns = list(dataset.columns)
+    own = record_type(dataset.table)
+    candidates = [str(values[columns[0]])]
+    if len(columns) > 1:
+        candidates.append(f"{values[columns[0]]}/{values[columns[1]]}")
+    for candidate in candidates:
+        if (own, candidate) in records:
+            return records[(own, candidate)]
+    if dataset.via:
+        via_table, key = dataset.via
+        return records.get((record_type(via_table), str(values[key])))
+    return None
+
+
+def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: DataMap, disclosures: Disclosures,
+             register: Register, policy: Policy) -> dict[str, Any]:
+    """The access package of the person with these customer ids (a dict of Python values)."""
+    missing = [t for t in [*data_map.datasets, CUSTOMERS] if not _relation_exists(con, t)]
+    if missing:
+        raise AccessError(f"the vault has no {', '.join(missing)}: run `warehouse build` first")
+    held = {(s + "." + t, c) for s, t, c in con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
+    ).fetchall()}
+    missing = [f"{d.table}.{c}" for d in data_map.datasets.values() for c in d.columns if (d.table, c) not in held]
+    if missing:
+        raise AccessError(f"the data map names columns the vault does not have ({', '.join(missing)}): "
+                          "rebuild with `warehouse build`")
+    records: dict[tuple[str, str], dict] = {}
+    if _relation_exists(con, RECORDS):
+        for r in _fetch(con, f"""
+                select record_type, record_id, category, rule_id, clock_event, clock_started_on, expires_on,
+                       status, hold_reason, as_of_date
+                from {_table(RECORDS)} where customer_id in (select unnest($subjects))""", {"subjects": subjects}):
+            records[(r.pop("record_type"), r.pop("record_id"))] = r
+    data_as_of = con.execute("select max(export_date) from ingest.files where status = 'loaded'").fetchone()[0]
+    given = _disclosures(con, data_map, disclosures, subjects)
+    datasets = []
+    for dataset in data_map.datasets.values():
+        rows = []
+        for values in _fetch(con, subject_sql(data_map, dataset), {"subjects": subjects}):
+            rows.append({"values": values, "retention": _record_retention(records, dataset, values)})
+        columns = [{"name": c, "category": category, "personal": category != NOT_PERSONAL,
+                    "label": column_label(c), "category_label": category_label(category)}
+                   for c, category in dataset.columns.items()]
+        statuses: dict[str, int] = {}
+        for row in rows:
+            if row["retention"]:
+                statuses[row["retention"]["status"]] = statuses.get(row["retention"]["status"], 0) + 1
+        expiries = [r["retention"]["expires_on"] for r in rows if r["retention"] and r["retention"]["expires_on"]]
+        recipients = []
+        if rows:
+            for item in given:
+                mine = [f.rpartition(".")[2] for f in item["fields"] if f.rpartition(".")[0] == dataset.table]
+                if mine or item["dataset"] == dataset.table:  # what was sent, or where the disclosure is recorded
+                    recipients.append({k: item[k] for k in ("flow", "rule", "recipient", "country", "in_eea",
+                                                             "date", "since", "standing")} | {"fields": mine})
+        datasets.append({
+            "table": dataset.table,
+            "title": dataset.title,
+            "rows_count": len(rows),
+            "columns": columns,
+            "purposes": [{"use": use, **register.purposes[use]} for use in dataset.purposes],
+            "source": {"id": dataset.source, **register.sources[dataset.source]},
+            "recipients": recipients,
+            "retention": {"rules": _retention_rules(policy, dataset.table), "statuses": statuses,
+                          "first_expiry": min(expiries, default=None), "last_expiry": max(expiries, default=None)},
+            "rows": rows,
+        })
+    return {
+        "package": "subject access (GDPR art. 15)",
+        "controller": register.controller,
+        "register_name": register.register_name,
+        "contact": register.contact,
+        "rights": register.rights,
+        "requests_to": register.requests_to,
+        "data_map_version": data_map.version,
+        "retention_policy_version": policy.version,
+        "data_as_of": data_as_of,
+        "customer_ids": subjects,
+        "datasets": datasets,
+        "disclosures": given,
+    }
+
+
+# --- the request ------------------------------------------------------------------------------------------
+def subject_access(home: Home, identifier_type: str, value: str, *, verified_by: str,
+                   request_ref: str | None = None, now: datetime | None = None) -> AccessResult:
+    """Answer one access request: find the person, write the package, log the request (found or not).
+
+    Raises SubjectNotFound (logged, found = false) when no customer, or no single person, matches.
+    """
+    if identifier_type not in NORMALISE:
+        raise AccessError(f"identifier type must be one of {', '.join(IDENTIFIER_TYPES)}")
+    if not (verified_by or "").strip():
+        raise AccessError("name who verified the requester's identity (--verified-by)")
+    if not home.vault.exists():
+        raise AccessError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
+    pseudonym_key = key_file(home.root)
+    if not pseudonym_key.exists():
+        raise AccessError(f"no pseudonym key at {pseudonym_key}: run `warehouse build` first")
+    secret = read_key(pseudonym_key)
+    requested_at = (now or datetime.now(UTC)).astimezone(UTC)
+    request_id = _request_id(requested_at)
+    data_map = load_data_map()
+    disclosures = load_disclosures(data_map=data_map)
+    register = load_register()
+    policy = load_policy()
+
+    con = open_vault(home.vault, read_only=True)
+    try:
+        con.execute(f"set timezone = '{LOCAL_TZ}'")  # instants are shown as the customer's clock shows them
+        con.execute(macro_sql(secret))  # int_retention__records calls it
+        subjects, outcome = find_customers(con, identifier_type, value)
+        keys = [pseudonymous_key(secret, s) for s in subjects]
+        try:
+            package = assemble(con, subjects, data_map=data_map, disclosures=disclosures, register=register,
+                               policy=policy) if subjects else None
+        except AccessError:
+            con.close()
+            _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, "error", {})
+            raise
+    finally:
+        con.close()
+
+    if package is None:
+        _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, outcome, {})
+        log.info("subject access %s by %s: %s", request_id, identifier_type, outcome.replace("_", " "))
+        reason = ("the identifier matches customer records of more than one person: use the customer id or the "
+                  "HETU" if outcome == "ambiguous" else f"no customer matches the given {identifier_type}")
+        raise SubjectNotFound(f"{reason} (request {request_id} logged)", request_id)
+
+    package |= {"request_id": request_id, "requested_at": requested_at, "request_ref": request_ref,
+                "identifier_type": identifier_type}
+    rows_by_dataset = {d["table"]: d["rows_count"] for d in package["datasets"]}
+    directory = home.access / request_id
+    paths = write_package(package, directory)
+    try:
+        _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, outcome,
+                     rows_by_dataset)
+    except Exception:
+        for path in paths.values():  # an unlogged answer must not stay behind
+            path.unlink(missing_ok=True)
+        directory.rmdir()
+        raise
+    result = AccessResult(request_id, directory, paths["json"], {lang: paths[lang] for lang in LANGUAGES},
+                          len(subjects), rows_by_dataset)
+    log.info("subject access %s by %s: %s customer record(s), %s datasets, %s rows; package %s", request_id,
+             identifier_type, result.customer_records, result.datasets, result.rows, directory)
+    return result
+
+
+def _request_id(at: datetime) -> str:
+    return f"SAR-{at.astimezone(ZoneInfo(LOCAL_TZ)):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _log_request(home: Home, request_id: str, requested_at: datetime, identifier_type: str, verified_by: str,
+                 request_ref: str | None, keys: list[str], outcome: str, rows_by_dataset: dict[str, int]) -> None:
+    """One row in the vault's privacy.access_requests: the request, never the identifier or the answer."""
+    con = open_vault(home.vault)
+    try:
+        con.execute(LOG_DDL)
+        con.execute("insert into privacy.access_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [request_id, requested_at, identifier_type, verified_by.strip(), request_ref,
+                     keys[0] if keys else None, keys or None, bool(keys), outcome,
+                     sum(1 for n in rows_by_dataset.values() if n), sum(rows_by_dataset.values())])
+    finally:
+        con.close()
+
+
+# --- output ----------------------------------------------------------------------------------------------
+def write_package(package: dict[str, Any], directory: Path) -> dict[str, Path]:
+    """access.json and one HTML page per language, owner-only (folders 0700, files 0600)."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.parent.chmod(0o700)
+    directory.mkdir(mode=0o700)
+    directory.chmod(0o700)
+    paths = {"json": directory / JSON_NAME}
+    _write(paths["json"], json.dumps(package, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    for lang in LANGUAGES:
+        paths[lang] = directory / f"access.{lang}.html"
+        _write(paths[lang], render_html(package, lang))
+    return paths
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: 12.30 stays 12.30
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@cache
+def labels() -> dict[str, Any]:
+    with (TEMPLATES / "access_labels.yml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def column_label(column: str) -> dict[str, str]:
+    return labels()["columns"].get(column) or {lang: column for lang in LANGUAGES}
+
+
+def category_label(category: str) -> dict[str, str]:
+    """The category's label, else its nearest labelled parent's (user.contact.address.street -> …address)."""
+    known = labels()["categories"]
+    key = category
+    while key and key not in known:
+        key = key.rpartition(".")[0]
+    return known[key] if key else {lang: category for lang in LANGUAGES}
+
+
+def render_html(package: dict[str, Any], lang: str) -> str:
+    lab = labels()
+    page = lab["page"][lang]
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["value"] = lambda v: _format(v, lang, page)
+    env.filters["day"] = lambda v: _format(v, lang, page) if v else DASH
+    env.filters["t"] = lambda d: d.get(lang) or d.get("en") or DASH if isinstance(d, dict) else d
+    env.filters["num"] = lambda n: f"{n:,}".replace(",", "\u00a0")
+    env.filters["field"] = lambda qualified: column_label(qualified.rpartition(".")[2])[lang]
+    env.globals["structured"] = lambda v: isinstance(v, list | dict)
+    env.globals["short"] = lambda v: not isinstance(v, list | dict) and len(str(v)) <= 16  # ids, dates, sums
+    controller = package["controller"]["name"]
+    return env.get_template("access.html.j2").render(
+        p=package, lang=lang, L=page, lab=lab, controller=controller,
+        lead=page["lead"].format(controller=controller),
+        no_disclosures=page["no_disclosures"].format(controller=controller),
+        footer=page["footer"].format(json_name=JSON_NAME, request_id=package["request_id"]),
+        prepared=_format(package["requested_at"], lang, page),
+        layout={d["table"]: _layout(d, lang) for d in package["datasets"]},
+        dash=DASH, vertical_max=VERTICAL_MAX)
+
+
+def _layout(dataset: dict[str, Any], lang: str) -> dict[str, Any]:
+    """How the page shows a dataset: columns grouped by category (in order of first appearance, processing
+    records last), recipients grouped by recipient, retention rules as unique sentences."""
+    columns = dataset["columns"]
+    order: list[str] = []
+    for column in columns:
+        if column["category"] not in order:
+            order.append(column["category"])
+    order.sort(key=lambda c: c == NOT_PERSONAL)
+    groups = [{"category": c, "label": category_label(c), "personal": c != NOT_PERSONAL,
+               "columns": [col for col in columns if col["category"] == c]} for c in order]
+    recipients: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in dataset["recipients"]:
+        entry = recipients.setdefault((item["recipient"], item["flow"]), {
+            "recipient": item["recipient"], "country": item["country"], "in_eea": item["in_eea"],
+            "standing": item["standing"], "since": item["since"], "dates": [], "fields": []})
+        if item["date"] and item["date"] not in entry["dates"]:
+            entry["dates"].append(item["date"])
+        for column in item["fields"]:
+            label = column_label(column)[lang]
+            if label not in entry["fields"]:
+                entry["fields"].append(label)
+    retention: list[dict[str, str]] = []
+    for rule in dataset["retention"]["rules"]:
+        text = f"{rule['period_text'][lang]} {rule['clock_starts_text'][lang]}"
+        basis = translated(rule["legal_basis"], lang)
+        if all((r["text"], r["legal_basis"]) != (text, basis) for r in retention):
+            retention.append({"text": text, "legal_basis": basis})
+    return {"groups": groups, "columns": [col for g in groups for col in g["columns"]],
+            "recipients": sorted(recipients.values(), key=lambda r: (not r["standing"], r["recipient"])),
+            "retention": retention}
+
+
+def _format(value: Any, lang: str, page: dict[str, str]) -> str:
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, bool):
+        return page["is_true"] if value else page["is_false"]
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:  # an instant inside a JSON value (ticket messages)
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(ZoneInfo(LOCAL_TZ))
+        return (f"{value.day}.{value.month}.{value.year} klo {value:%H.%M}" if lang == "fi"
+                else f"{value:%Y-%m-%d %H:%M}")
+    if isinstance(value, date):
+        return f"{value.day}.{value.month}.{value.year}" if lang == "fi" else value.isoformat()
+    if isinstance(value, Decimal | float):
+        text = str(value)
+        return text.replace(".", ",") if lang == "fi" else text
+    return str(value)
