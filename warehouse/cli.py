@@ -386,6 +386,7 @@ def _run(obj: dict, inbox: Path) -> list[str]:
     # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
     if home.analytics.exists() and _audit(obj):
         problems.append("records are kept past their retention period")
+    _privacy_notice(obj, ["fi", "en"])  # from the configuration the run used: the notice cannot drift from it
     return problems
 
 
@@ -403,12 +404,38 @@ def demo(obj: dict, customers: int, seed: int) -> None:
     shutil.rmtree(home.sample_inbox, ignore_errors=True)  # ours alone: files of an earlier demo would linger
     _generate(home.sample_inbox, customers, seed, date(2019, 1, 1), date.today(), 3, 0.01)
     problems = _run(obj, home.sample_inbox)
-    _print_demo_summary(home, problems)
     if any(p.startswith("dbt build failed") for p in problems):
+        _print_demo_summary(home, problems, None)
         sys.exit(1)
+    _print_demo_summary(home, problems, _demo_access_request(home))
 
 
-def _print_demo_summary(home: Home, problems: list[str]) -> None:
+def _demo_access_request(home: Home) -> Path:
+    """An example subject-access package: a sample customer with a key handover and a debt collection case if
+    there is one, so the package shows disclosures to both kinds of recipient."""
+    from privacy.access import subject_access
+
+    con = open_vault(home.vault, read_only=True)
+    try:
+        customer_id = con.execute("""
+            select customers.customer_id
+            from staging.stg_crm__customers as customers
+            left join staging.stg_services__key_handovers as keys using (customer_id)
+            left join staging.stg_billing__collection_cases as cases using (customer_id)
+            where customers.hetu is not null
+            group by customers.customer_id
+            order by
+                (count(distinct keys.handover_id) > 0)::int + (count(distinct cases.case_id) > 0)::int desc,
+                customers.customer_id
+            limit 1""").fetchone()[0]
+    finally:
+        con.close()
+    result = subject_access(home, "customer_id", customer_id, verified_by="warehouse demo (sample data)",
+                            request_ref="DEMO")
+    return result.html_paths["en"]
+
+
+def _print_demo_summary(home: Home, problems: list[str], access_page: Path | None) -> None:
     con = open_vault(home.vault, read_only=True)
     try:
         files, rows, rejected, refused = con.execute("""
@@ -430,6 +457,8 @@ The daily job would alert on (the sample data carries defects and overdue record
   churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
   quality page     {reports / 'quality'}
   retention audit  {reports / 'retention'}
+  privacy notice   {reports / 'privacy'}  (the register description, generated from the configuration)
+  access package   {access_page or '-'}  (an example answer to a data subject's request: personal data)
   logs             {home.logs}
 
 Query the analytics database read-only, e.g.:
