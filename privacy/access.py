@@ -53,7 +53,7 @@ from privacy.config import (
     load_disclosures,
     load_register,
 )
-from privacy.notice import translated
+from privacy.notice import load_labels, period_words, translated
 from retention.policy import Policy, load_policy
 from warehouse.home import Home
 from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
@@ -196,26 +196,16 @@ def _relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                             "and table_schema = ? and table_name = ?", [schema, table]).fetchone()[0])
 
 
-def _period_text(period: Any) -> dict[str, str]:
-    units = labels()["units"]
-    parts: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
-    for unit in ("years", "months", "days"):
-        n = getattr(period, unit)
-        if n:
-            for lang in LANGUAGES:
-                parts[lang].append(f"{n} {units[unit][lang][0 if n == 1 else 1]}")
-    return {lang: " ".join(p) for lang, p in parts.items()}
-
-
 def _retention_rules(policy: Policy, table: str) -> list[dict[str, Any]]:
-    events = labels()["clock_events"]
+    events = load_labels().clock_events  # the notice's words: both documents state retention alike
     out = []
     for rule in policy.rules:
         for cover in rule.covers:
             if cover.table == table:
                 event = events.get(rule.clock_starts) or {lang: rule.clock_starts for lang in LANGUAGES}
                 out.append({"rule_id": rule.id, "category": rule.category, "period": str(rule.period),
-                            "period_text": _period_text(rule.period), "clock_starts": rule.clock_starts,
+                            "period_text": {lang: period_words(rule.period, lang) for lang in LANGUAGES},
+                            "clock_starts": rule.clock_starts,
                             "clock_starts_text": event,
                             "legal_basis": rule.legal_basis, "description": rule.description,
                             "columns": list(cover.columns)})
