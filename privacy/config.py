@@ -173,6 +173,10 @@ def load_disclosures(directory: Path = CONFIG_DIR, data_map: DataMap | None = No
             _fail("disclosures.yml", entry["id"], f"purpose {entry['purpose']!r} is not a fideslang data use")
         rules[entry["id"]] = Rule(entry["id"], entry["title"], entry["description"], entry["purpose"],
                                   entry["notice_section"], qualified(entry["allowed_fields"], None, entry["id"]))
+    for country in [*raw["eea_countries"], *(r["country"] for r in raw["recipients"])]:
+        if not (isinstance(country, str) and len(country) == 2 and country.isupper()):
+            # YAML reads a bare NO (Norway) as false: quote it
+            _fail("disclosures.yml", "countries", f"{country!r} is not an ISO 3166 alpha-2 code (quote it)")
     recipients = {}
     for entry in raw["recipients"]:
         if entry["rule"] not in rules:
