@@ -60,6 +60,10 @@ TABLES = (
                  {"invoice_line": _id("invoice_id") + " || '/' || line_no"}, {}),
     TableErasure("raw_billing.payments", "billing", {"payment": _id("payment_id")}, {}),
     TableErasure("raw_billing.collection_cases", "billing", {"collection_case": _id("case_id")}, {}),
+    # The rectification audit trail (privacy/rectify.py) keeps corrected values: they go with the record.
+    TableErasure("privacy.rectifications", "privacy", {},
+                 {"customer": _id("customer_id"), "key_handover": _id("record_id")},
+                 ("source_value", "old_value", "new_value")),
 )
 
 # The action per record type (customer and service data are anonymised: the vouchers that refer to them stay)

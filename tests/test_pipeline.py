@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -172,3 +173,17 @@ def test_the_demo_ends_with_an_example_access_package_and_the_privacy_notice(dem
     assert "staging.stg_crm__customers" in held  # and data that was disclosed, so the package lists recipients
     assert held & {"staging.stg_services__key_handovers", "staging.stg_billing__collection_cases"}
     assert (home / "reports" / "privacy" / "tietosuojaseloste.fi.html").exists()
+
+
+def test_a_failed_build_leaves_the_published_analytics_as_it_was(demo, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(demo[0], home, ignore=shutil.ignore_patterns("sample-inbox", "access", "reports"))
+    con = open_vault(home / "vault.duckdb")
+    con.execute("drop table raw_services.products")  # the staging view over it can no longer be built
+    con.close()
+    published = (home / "analytics.duckdb").read_bytes()
+    result = CliRunner().invoke(main, ["--home", str(home), "build"])
+    assert result.exit_code == 1 and "Build failed" in result.output, result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash on the missing freshness step
+    assert (home / "analytics.duckdb").read_bytes() == published
+    assert not (home / "analytics.next.duckdb").exists()

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.erasure import CUSTOMER_FIELDS
+from privacy.rectify import rectify
 from retention.enforce import plan
 from tests.test_retention import PEOPLE, STAMP, TODAY, build_overdue_home
 from warehouse.cli import main
@@ -86,6 +87,8 @@ def steps(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("enforce")
     home = build_overdue_home(root)
     state: dict = {"home": home, "inbox": root / "inbox"}
+    # A correction recorded for a customer whose retention has run out: its values go with the customer.
+    rectify(home, "C0000001", "last_name", "Korjattu", request_ref="REQ-1", recorded_by="test")
     state["records"] = records(home)
     state["overdue"] = {r for r, s in state["records"].items() if s == "overdue"}
     state["vault_before"] = digest(home.vault)
@@ -219,3 +222,10 @@ def test_second_apply_is_a_no_op(steps, reingested):
     output = enforce(home, "--apply")
     assert "Nothing is overdue" in output
     assert vault_query(home, "select count(*) from retention.erasure_ledger") == before
+
+
+def test_apply_erases_the_corrected_values_of_an_anonymised_customer(steps):
+    assert ("customer", "C0000001") in steps["overdue"]
+    trail = vault_query(steps["home"], """select request_ref, column_name, source_value, old_value, new_value
+                                          from privacy.rectifications where customer_id = 'C0000001'""")
+    assert trail == [("REQ-1", "last_name", None, None, None)]  # the audit trail stays, the values do not

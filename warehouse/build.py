@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from privacy.rectify import ensure_rectifications
 from warehouse import pseudonym
 from warehouse.home import PROJECT_DIR, Home
 from warehouse.keys import create_key
@@ -101,6 +102,7 @@ def build(home: Home) -> list[DbtOutcome]:
     """
     ensure_pseudonym_key(home)
     home.analytics_next.unlink(missing_ok=True)
+    ensure_rectifications(home.vault)  # a source of the staging models
     outcomes = [run_dbt(home, "build")]
     if not outcomes[0].success:
         discard(home)

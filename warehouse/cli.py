@@ -206,7 +206,7 @@ def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
         publish_analytics(home)
         console.print(f"[green]Published[/] {home.analytics}")
     # A stale source (freshness error) fails the job too: the scheduler must alert on missing exports.
-    return built, outcomes[1].success
+    return built, built and outcomes[1].success
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -508,6 +508,59 @@ def subject_access(obj: dict, customer_id: str | None, hetu: str | None, email: 
     console.print(f"{result.customer_records} customer record(s), {result.datasets} datasets, {result.rows:,} records")
     for path in (result.json_path, *result.html_paths.values()):
         console.print(f"[green]Wrote[/] {path}")
+
+
+# --- rectify -------------------------------------------------------------------------------------------
+@main.command("rectify")
+@click.option("--customer-id", required=True, help="The customer number, e.g. C0100025.")
+@click.option("--field", "column", required=True,
+              help="Column to correct: one of the data map's `rectifiable` columns of the dataset, e.g. last_name.")
+@click.option("--value", required=True, help="The correct value (cleaned as staging cleans exports); '' removes it.")
+@click.option("--request-ref", required=True, help="Reference of the data subject's request, e.g. the ticket.")
+@click.option("--recorded-by", required=True, help="Who records the correction (and verified the identity).")
+@click.option("--dataset", default="staging.stg_crm__customers", show_default=True,
+              help="Staging model of the field, as the data map names it (staging.stg_services__key_handovers).")
+@click.option("--record-id", help="The one row to correct when the customer has several with different values "
+              "(e.g. a handover id).")
+@click.option("--rebuild/--no-rebuild", default=True, show_default=True,
+              help="Rebuild and publish analytics afterwards (staging applies the correction at once).")
+@click.pass_obj
+def rectify_command(obj: dict, customer_id: str, column: str, value: str, request_ref: str, recorded_by: str,
+                    dataset: str, record_id: str | None, rebuild: bool) -> None:
+    """Right to rectification (GDPR art. 16, 19): correct a customer's data and list who must be told.
+
+    Records the correction in the vault's audit trail (privacy.rectifications); the staging views apply it
+    on top of the exports while the export still carries the corrected value (a later change at the source
+    wins); raw keeps the exports as they came. Lists the recipients that received the field before, from the
+    disclosure register, so they can be told. Then rebuilds and publishes, unless --no-rebuild. Prints no
+    personal data: field names, recipients, dates and counts only.
+    """
+    from privacy.rectify import RectifyError, rectify
+
+    try:
+        result = rectify(obj["home"], customer_id, column, value, request_ref=request_ref, recorded_by=recorded_by,
+                         dataset=dataset, record_id=record_id)
+    except RectifyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"[green]Recorded[/] rectification {result.id} of {result.field}: {result.rows} staging "
+                  f"row(s) now show the new value.", highlight=False)
+    if not result.has_register:
+        console.print("[yellow]No disclosure register in the vault yet[/]: run `warehouse build`, then look up "
+                      "the recipients of this field in privacy.disclosures.")
+    elif result.recipients:
+        table = Table(title="Recipients that received the old value: tell them of the correction (GDPR art. 19)",
+                      title_justify="left")
+        for column_name in ("recipient", "country", "flow", "rule", "disclosures", "first", "last"):
+            table.add_column(column_name, justify="right" if column_name == "disclosures" else "left", no_wrap=True)
+        for notice in result.recipients:
+            table.add_row(notice.recipient or "(unnamed)", notice.country or "?", notice.flow_id, notice.rule_id,
+                          str(notice.disclosures), str(notice.first_on or ""), str(notice.last_on or ""))
+        console.print(table)
+    else:
+        console.print("No recorded disclosure carried this field: no recipient to tell.")
+    if rebuild:
+        built, _fresh = _build(obj)
+        sys.exit(0 if built else 1)
 
 
 # --- privacy-notice ------------------------------------------------------------------------------------

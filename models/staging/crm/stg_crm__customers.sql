@@ -8,7 +8,7 @@ customers as (
 
 ),
 
-final as (
+cleaned as (
 
     select
         {{ clean_string('customer_id') }} as customer_id,
@@ -42,6 +42,54 @@ final as (
         _export_date
 
     from customers
+
+),
+
+-- corrections recorded by `warehouse rectify` (GDPR art. 16), applied while the export still carries the
+-- value they correct
+rectified as (
+
+    {{ apply_rectifications(
+        'cleaned', 'staging.stg_crm__customers', key='customer_id', companions={'phone': 'phone_raw'}
+    ) }}
+
+),
+
+final as (
+
+    select
+        rectified.customer_id,
+        rectified.customer_type,
+        rectified.first_name,
+        rectified.last_name,
+        rectified.company_name,
+        rectified.business_id,
+        rectified.hetu,
+        rectified.email,
+        rectified.phone,
+        rectified.phone_raw,
+        rectified.street_address,
+        rectified.postal_code,
+        rectified.city,
+        rectified.country_code,
+        rectified.billing_street_address,
+        rectified.billing_postal_code,
+        rectified.billing_city,
+        rectified.billing_country_code,
+        rectified.einvoice_address,
+        rectified.language_code,
+        rectified.has_marketing_consent,
+        rectified.created_at,
+        rectified.updated_at,
+        rectified.is_deleted_at_source,
+        rectified.deleted_at_source_on,
+        rectified._load_id,
+        rectified._source_file,
+        rectified._line,
+        rectified._export_date,
+        rectified.rectified_columns
+
+    from rectified
 
 )
 

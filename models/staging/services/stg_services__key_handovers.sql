@@ -8,7 +8,7 @@ key_handovers as (
 
 ),
 
-final as (
+cleaned as (
 
     select
         {{ clean_string('handover_id') }} as handover_id,
@@ -31,6 +31,44 @@ final as (
         _export_date
 
     from key_handovers
+
+),
+
+-- corrections recorded by `warehouse rectify` (GDPR art. 16), applied while the export still carries the
+-- value they correct
+rectified as (
+
+    {{ apply_rectifications(
+        'cleaned', 'staging.stg_services__key_handovers', key='handover_id',
+        companions={'holder_phone': 'holder_phone_raw'}
+    ) }}
+
+),
+
+final as (
+
+    select
+        rectified.handover_id,
+        rectified.customer_id,
+        rectified.site_code,
+        rectified.key_id,
+        rectified.holder_first_name,
+        rectified.holder_last_name,
+        rectified.holder_phone,
+        rectified.holder_phone_raw,
+        rectified.signed_out_on,
+        rectified.returned_on,
+        rectified.disclosed_to,
+        rectified.disclosed_on,
+        rectified.is_deleted_at_source,
+        rectified.deleted_at_source_on,
+        rectified._load_id,
+        rectified._source_file,
+        rectified._line,
+        rectified._export_date,
+        rectified.rectified_columns
+
+    from rectified
 
 )
 
