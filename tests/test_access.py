@@ -128,12 +128,12 @@ def test_the_package_covers_every_personal_column_of_every_dataset_holding_the_c
     assert covered == held_in or len(ids) > 1  # a person registered twice may hold more
 
 
-# --- 2. the data map covers every column of every staging model --------------------------------------------
-def test_the_data_map_tags_every_column_of_every_staging_model(home):
+# --- 2. the data map covers every column of every staging model and privacy table ----------------------------
+def test_the_data_map_tags_every_column_of_every_staging_model_and_privacy_table(home):
     columns: dict[str, set[str]] = {}
     for table, column in query(home, """
             select schema_name || '.' || table_name, column_name from duckdb_columns()
-            where database_name = current_database() and schema_name = 'staging'"""):
+            where database_name = current_database() and schema_name in ('staging', 'privacy')"""):
         columns.setdefault(table, set()).add(column)
     assert columns
     for table, held in sorted(columns.items()):

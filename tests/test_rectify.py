@@ -8,6 +8,7 @@ ingests a later export that changes the value at the source, which must win. No 
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import date, timedelta
 
@@ -304,3 +305,14 @@ def test_each_rectifiable_staging_model_applies_corrections_cleaned_as_its_expor
         cleaners = {column: macro for macro, column in re.findall(r"\{\{ (\w+)\('\w+'\) \}\} as (\w+)", sql)}
         for column in dataset.rectifiable:
             assert cleaners[column] == CLEANERS.get(dataset.columns[column], "clean_string"), (table, column)
+
+
+def test_the_persons_access_package_shows_the_correction(home, person, corrected):
+    from privacy.access import subject_access
+
+    result = subject_access(home, "customer_id", person["id"], verified_by="test")
+    package = json.loads(result.json_path.read_text(encoding="utf-8"))
+    trail = next(d for d in package["datasets"] if d["table"] == "privacy.rectifications")
+    held = vault_rows(home, "select count(*) from privacy.rectifications where customer_id = ?", [person["id"]])
+    assert trail["rows_count"] == held[0][0] >= 1
+    assert NEW_LAST_NAME in result.json_path.read_text(encoding="utf-8")
