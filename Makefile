@@ -31,8 +31,10 @@ lint: $(VENV)/.installed
 	WAREHOUSE_ANALYTICS_PATH=$(LINT_HOME)/analytics.duckdb WAREHOUSE_TEMP_DIR=$(LINT_HOME)/tmp \
 	DBT_ENV_SECRET_VAULT_KEY=$$(cat $(LINT_HOME)/vault.key) DBT_PROFILES_DIR=$(CURDIR) $(BIN)/sqlfluff lint models macros
 
+# Every stage at 10,000 and 100,000 customers, results into benchmarks/results (`make bench BENCH_ARGS="--customers
+# 2000"` for another size; `nice -n 10 make bench` on a shared machine).
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/run.py $(or $(BENCH_ARGS),--customers 10000 --customers 100000)
 
 # Re-resolve the pinned dependencies into requirements.lock (needs the package index).
 lock:

@@ -1,0 +1,45 @@
+"""The benchmark harness (benchmarks/run.py) end to end at a tiny size: every stage measured and written down.
+
+Speed targets live in the benchmark's results, not here: this only checks that the harness measures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report")
+
+
+def test_the_harness_records_every_stage_with_time_rows_and_memory(tmp_path):
+    out, work = tmp_path / "results", tmp_path / "work"
+    ran = subprocess.run([sys.executable, "benchmarks/run.py", "--customers", "300", "--threads", "2",
+                          "--memory-limit", "1GB", "--no-pdf", "--out", str(out), "--work", str(work)],
+                         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+    [json_path] = out.glob("results-*-300.json")
+    assert json_path.with_suffix(".md").exists()
+    results = json.loads(json_path.read_text())
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["ram_gib"] > 0 and machine["duckdb"] and machine["python"]
+    assert (machine["threads"], machine["memory_limit"]) == (2, "1GB")
+    [size] = results["sizes"]
+    assert size["customers"] == 300
+    assert set(size["stages"]) == set(STAGES)
+    for name, stage in size["stages"].items():
+        assert not stage["failed"], name
+        assert stage["wall_s"] > 0, name
+        assert stage["rows"] > 0, name
+        assert stage["rows_per_s"] > 0, name
+        assert stage["peak_rss_mib"] > 0, name
+    # The comparisons are there (their targets are the benchmark's business, not the test's).
+    assert size["comparisons"]["ingest_vs_read_csv"]["ratio"] > 0
+    assert size["comparisons"]["check_vs_plain_sql"]["ratio"] > 0
+    # The homes (vault, exports: personal data) are gone; the stages' logs stay beside them.
+    assert not (work / "300" / "home").exists() and not (work / "300" / "inbox").exists()
+    # The report stage rendered the churn report it was asked for.
+    assert size["stages"]["report"]["detail"]["files"]
