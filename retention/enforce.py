@@ -72,7 +72,7 @@ def _connect(home: Home, secret: bytes, read_only: bool) -> duckdb.DuckDBPyConne
     if not home.vault.exists():
         raise EnforceError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
     con = open_vault(home.vault, read_only=read_only)
-    con.execute(macro_sql(secret))  # the view int_retention__records calls it
+    con.execute(macro_sql(secret))  # the erasure statements (ingest/erasure.py) call it
     return con
 
 
@@ -81,8 +81,8 @@ def plan(home: Home) -> list[Action]:
     secret = _secret(home)
     con = _connect(home, secret, read_only=True)
     try:
-        if not con.execute("select count(*) from duckdb_views() where schema_name = 'intermediate' "
-                           "and view_name = 'int_retention__records'").fetchone()[0]:
+        if not con.execute("select count(*) from information_schema.tables where table_schema = 'intermediate' "
+                           "and table_name = 'int_retention__records'").fetchone()[0]:
             raise EnforceError("the vault has no intermediate.int_retention__records: run `warehouse build` first")
         has_ledger = con.execute("select count(*) from duckdb_tables() where schema_name = 'retention' "
                                  "and table_name = 'erasure_ledger'").fetchone()[0]
@@ -121,6 +121,14 @@ def apply(home: Home, actions: list[Action], today: date | None = None) -> Enfor
                 [(a.record_key, a.record_type, a.category, a.rule_id, a.action, today) for a in actions])
             # the whole ledger, not only these actions: also catches rows an older ingest let through
             touched = erase(con)
+            # dbt's tables in the vault (billing staging, intermediate) were derived from the rows just erased:
+            # they go with them, and the rebuild that follows recreates them. Should it fail, what depends on
+            # them fails too, rather than show erased data.
+            for schema, table in con.execute("""
+                    select schema_name, table_name from duckdb_tables()
+                    where database_name = current_database() and schema_name in ('staging', 'intermediate')
+                    """).fetchall():
+                con.execute(f'drop table "{schema}"."{table}"')
             con.commit()
         except BaseException:
             con.rollback()

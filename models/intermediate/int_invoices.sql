@@ -1,6 +1,9 @@
 -- Invoices with what was paid on them and when, judged on the data cut-off date: paid in full, paid
 -- late (the payment completing it came after the due date), overdue (unpaid balance past due).
 -- Personal data in clear: the ids.
+-- A table: several marts and tests read it (each recomputation re-reads every invoice and payment version).
+{{ config(materialized='table') }}
+
 with
 
 invoices as (

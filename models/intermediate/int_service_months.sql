@@ -1,6 +1,9 @@
 -- One row per service and month in which the service counts: active on the month's measuring day
 -- (`int_month_spine.as_of_date`: the month's last day, or the cut-off date in the cut-off month).
 -- Services deleted at the source are excluded. Personal data in clear: the ids.
+-- A table: services x months, read by the customer-month table and its tests.
+{{ config(materialized='table') }}
+
 with
 
 services as (

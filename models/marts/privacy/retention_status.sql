@@ -9,15 +9,26 @@ records as (
 
 ),
 
+customer_keys as (
+
+    -- one key per customer, not per record: the HMAC is the costly part of this model
+    select
+        customers.customer_id,
+        pseudonymous_key(customers.customer_id) as customer_key
+
+    from (select distinct records.customer_id from records) as customers
+
+),
+
 pseudonymised as (
 
     select
         records.*,
         cast(records.days_past_expiry as integer) as days_past_expiry_days,
-        pseudonymous_key(records.record_id) as record_key,
-        pseudonymous_key(records.customer_id) as customer_key
+        customer_keys.customer_key
 
     from records
+    left join customer_keys on records.customer_id = customer_keys.customer_id
 
 ),
 

@@ -1,4 +1,8 @@
 -- Current invoices: the latest version of each invoice from the billing deltas.
+-- A table, not a view: the billing deltas are the largest history, and every test and mart that read a
+-- view recomputed the latest versions over all of it (retention enforcement drops it with what it erases).
+{{ config(materialized='table') }}
+
 with
 
 invoices as (
