@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from expectations.run import load_suites, run_checks
 from privacy.config import CONFIG_DIR, load_data_map, load_disclosures
 from privacy.disclosures import CONFIG_DIR_ENV, DisclosureModelError, register_sql
+from tests.vault import vault_rows
 from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.home import Home
@@ -29,14 +30,6 @@ from warehouse.vault import open_vault
 SAMPLE = ["--customers", "200", "--seed", "23", "--start", "2022-01-01", "--end", date.today().isoformat()]
 HANDOVER = "staging.stg_services__key_handovers"
 KEY_HANDOVER_FIELDS = {f"{HANDOVER}.holder_first_name", f"{HANDOVER}.holder_last_name", f"{HANDOVER}.holder_phone"}
-
-
-def vault_rows(home: Home, sql: str, params: list | None = None) -> list[tuple]:
-    con = open_vault(home.vault, read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def analytics_rows(path: Path, sql: str) -> list[tuple]:

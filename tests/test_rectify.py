@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from privacy.config import load_data_map
 from privacy.rectify import CLEANERS, REGISTER, recipients, row_key
+from tests.vault import vault_rows
 from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.home import PROJECT_DIR, Home
@@ -32,14 +33,6 @@ NEW_LAST_NAME, SECOND_LAST_NAME, SOURCE_LAST_NAME = "Oikaistu-Sukunimi", "Toinen
 NEW_PHONE_TYPED, NEW_PHONE = "040 765 4321", "+358407654321"
 # HETU, email address, Finnish phone in E.164, customer number
 IDENTIFIERS = r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]|[^@\s]+@[^@\s]+\.[a-z]{2,}|\+358\d|\bC\d{7}\b"
-
-
-def vault_rows(home: Home, sql: str, params: list | None = None) -> list[tuple]:
-    con = open_vault(home.vault, read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def cli(home: Home, *args: str):
