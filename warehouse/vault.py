@@ -39,11 +39,22 @@ def vault_key(vault: Path, *, create: bool = False) -> str:
         return os.environ[KEY_ENV]
     path = key_file(vault)
     if not path.exists():
+        if vault.exists() and _opens_without_key(vault):
+            raise VaultKeyError(f"{vault} is not encrypted (it was made before the vault was): move it away and "
+                                "ingest the exports again into a new, encrypted vault")
         if vault.exists() or not create:
             raise VaultKeyError(f"no key for the encrypted vault {vault}: set {KEY_ENV} or {KEY_FILE_ENV}, "
                                 f"or restore {path}")
         create_key(path)
     return path.read_text().strip()
+
+
+def _opens_without_key(vault: Path) -> bool:
+    try:
+        duckdb.connect(str(vault), read_only=True).close()
+    except duckdb.Error:
+        return False
+    return True
 
 
 def load_crypto(con: duckdb.DuckDBPyConnection) -> None:
