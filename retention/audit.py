@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCAL_TZ = ZoneInfo("Europe/Helsinki")
+OVERDUE_SQL = """
+    select category, rule_id, record_type, record_key, customer_key, clock_started_on, expires_on, days_past_expiry
+    from privacy.retention_status where status = 'overdue'"""
+OVERDUE_PLACEHOLDER = "<overdue records>"
 HTML_LISTED_PER_CATEGORY = 200  # the HTML lists the oldest overdue records; the JSON lists them all
 HISTORY_SHOWN = 30
 DASH = "\u2013"  # en dash: a missing value in the report
@@ -94,7 +99,8 @@ class AuditResult:
     as_of_date: date | None
     policy_version: str | None
     categories: list[CategoryFigures]
-    overdue_records: list[dict[str, Any]]
+    # the longest overdue records per category, as many as the HTML lists; the JSON lists all of them
+    listed_records: list[dict[str, Any]]
     history: list[dict[str, Any]]
     html_path: Path
     json_path: Path
@@ -134,7 +140,7 @@ class AuditResult:
             "totals": {"held": self.held_count, "overdue": self.overdue_count, "due_soon": self.due_soon_count,
                        "on_hold": self.on_hold_count},
             "categories": [asdict(c) for c in self.categories],
-            "overdue_records": self.overdue_records,
+            "overdue_records": OVERDUE_PLACEHOLDER,  # all of them, streamed in by DuckDB (_write_json)
             "history": self.history,
             "warnings": self.warnings,
         }
@@ -156,7 +162,7 @@ def run_audit(home: Home, out_dir: Path, *, now: datetime | None = None, policy:
             policy = load_policy()
         except PolicyError as exc:  # the figures come from analytics; the policy only labels them
             warnings.append(f"policy file not readable, rules not described: {exc}")
-    figures, overdue_records, as_of, version = _read_status(home)
+    figures, listed_records, as_of, version = _read_status(home)
     if policy is not None and version is not None and version != policy.version:
         warnings.append(f"analytics was built with policy version {version}; the policy file is now "
                         f"version {policy.version}: the next build applies it")
@@ -173,10 +179,10 @@ def run_audit(home: Home, out_dir: Path, *, now: datetime | None = None, policy:
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = run_at.astimezone(LOCAL_TZ).date().isoformat()
     result = AuditResult(run_id=run_id, run_at=run_at, as_of_date=as_of, policy_version=version,
-                         categories=categories, overdue_records=overdue_records, history=history["runs"],
+                         categories=categories, listed_records=listed_records, history=history["runs"],
                          html_path=out_dir / f"audit-{stamp}.html", json_path=out_dir / f"audit-{stamp}.json",
                          warnings=warnings, due_soon_days=policy.due_soon_days if policy else None)
-    _write(result.json_path, json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=_json_default))
+    _write_json(home, result)
     _write(result.html_path, render_html(result))
     log.info("retention audit %s: %s records held, %s overdue, %s due soon, %s on hold; report %s",
              run_id, result.held_count, result.overdue_count, result.due_soon_count, result.on_hold_count,
@@ -201,10 +207,10 @@ def _read_status(home: Home) -> tuple[dict[str, dict], list[dict], date | None, 
             from privacy.retention_status group by category""").fetchall()
         as_of, version = con.execute(
             "select max(as_of_date), max(policy_version) from privacy.retention_status").fetchone()
-        cursor = con.execute("""
-            select category, rule_id, record_type, record_key, customer_key, clock_started_on, expires_on,
-                   days_past_expiry
-            from privacy.retention_status where status = 'overdue'
+        cursor = con.execute(f"""
+            {OVERDUE_SQL}
+            qualify row_number() over (partition by category order by expires_on, record_type, record_key)
+                <= {HTML_LISTED_PER_CATEGORY}
             order by category, expires_on, record_type, record_key""")
         names = [d[0] for d in cursor.description]
         overdue = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -271,7 +277,7 @@ def render_html(result: AuditResult) -> str:
     env.filters["num"] = lambda n: DASH if n is None else f"{n:,}".replace(",", "\u202f")
     env.filters["fi_date"] = _fi_date
     env.filters["signed"] = lambda n: "±0" if not n else f"{n:+,}".replace(",", "\u202f")
-    listed = {c.category: [r for r in result.overdue_records if r["category"] == c.category][:HTML_LISTED_PER_CATEGORY]
+    listed = {c.category: [r for r in result.listed_records if r["category"] == c.category]
               for c in result.categories}
     return env.get_template("audit.html.j2").render(
         result=result, listed=listed, listed_max=HTML_LISTED_PER_CATEGORY, trend=_trend_svg(result.history),
@@ -305,6 +311,30 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_json(home: Home, result: AuditResult) -> None:
+    """The JSON report, its list of every overdue record written by DuckDB and copied in as a stream: at a
+    million customers that list has a million entries, which as Python objects would take gigabytes."""
+    head, tail = json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=_json_default).split(
+        json.dumps(OVERDUE_PLACEHOLDER))
+    records = result.json_path.with_name(result.json_path.name + ".records")
+    con = connect(home.analytics, read_only=True)
+    try:
+        con.execute(f"""copy ({OVERDUE_SQL} order by category, expires_on, record_type, record_key)
+                        to '{str(records).replace("'", "''")}' (format json, array true)""")
+    finally:
+        con.close()
+    tmp = result.json_path.with_name(result.json_path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle, records.open(encoding="utf-8") as listed:
+            handle.write(head)
+            shutil.copyfileobj(listed, handle)
+            handle.write(tail)
+        tmp.replace(result.json_path)
+    finally:
+        records.unlink(missing_ok=True)
 
 
 def _write(path: Path, text: str) -> None:

@@ -399,9 +399,11 @@ def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_
     assert by_category["key_handovers"].overdue == 2
     assert by_category["key_handovers"].oldest_overdue_on == date(2024, 2, 28)
     assert by_category["customer_service_communication"].due_soon == 1
-    assert result.overdue_count == sum(c.overdue for c in result.categories) == len(result.overdue_records)
+    report = json.loads(result.json_path.read_text())
+    assert result.overdue_count == sum(c.overdue for c in result.categories) == len(report["overdue_records"])
+    assert report["overdue_records"][0].keys() == result.listed_records[0].keys()  # the HTML's rows, all of them
     secret = read_key(key_file(overdue_home.root))
-    listed = {(r["record_type"], r["record_key"]) for r in json.loads(result.json_path.read_text())["overdue_records"]}
+    listed = {(r["record_type"], r["record_key"]) for r in report["overdue_records"]}
     assert ("ticket", pseudonymous_key(secret, "T00000061")) in listed
     assert ("ticket", pseudonymous_key(secret, "T00000062")) not in listed
     assert result.html_path.name == "audit-2026-11-25.html" and result.json_path.name == "audit-2026-11-25.json"
