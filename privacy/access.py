@@ -67,6 +67,7 @@ LOCAL_TZ = "Europe/Helsinki"
 CUSTOMERS = "staging.stg_crm__customers"  # where a person is found (disclosures.yml: `customers_where`)
 PERSON_ID = "hetu"  # the column that identifies a natural person across customer records
 RECORDS = "intermediate.int_retention__records"
+DISCLOSURES = "intermediate.int_privacy__disclosures"  # the disclosure register (vault)
 JSON_NAME = "access.json"
 VERTICAL_MAX = 3  # a dataset with at most this many records is shown one column per record
 DASH = "\u2013"
@@ -212,39 +213,26 @@ def _retention_rules(policy: Policy, table: str) -> list[dict[str, Any]]:
     return out
 
 
-def _disclosures(con: duckdb.DuckDBPyConnection, data_map: DataMap, disclosures: Disclosures,
-                 subjects: list[str]) -> list[dict[str, Any]]:
-    """Every disclosure of this person's data: recorded ones (one row each in the flow's dataset) and the
-    standing ones whose `customers_where` holds for one of the person's customer records."""
+def _disclosures(con: duckdb.DuckDBPyConnection, disclosures: Disclosures, subjects: list[str]
+                 ) -> list[dict[str, Any]]:
+    """Every disclosure of this person's data, from the disclosure register the build made in the vault
+    (intermediate.int_privacy__disclosures, privacy/disclosures.py): recorded ones and standing ones."""
+    rows = _fetch(con, f"""
+        select flow_id, rule_id, flow_kind, recipient, recipient_country, disclosed_on, record_id, fields,
+               safeguard, is_outside_eea
+        from {DISCLOSURES}
+        where customer_id in (select unnest($subjects)) and recipient is not null""", {"subjects": subjects})
+    flows = {flow.id: flow for flow in disclosures.flows}
     out = []
-    for flow in disclosures.flows:
-        rule = disclosures.rules[flow.rule]
-        base = {"flow": flow.id, "rule": rule.id, "rule_title": rule.title, "dataset": flow.dataset,
-                "fields": flow.fields}
-        if flow.dataset:
-            columns = [c for c in (flow.key, flow.recipient, flow.date, flow.country) if c]
-            sql = subject_sql(data_map, data_map.datasets[flow.dataset], list(dict.fromkeys(columns)))
-            for row in _fetch(con, sql, {"subjects": subjects}):
-                name = row[flow.recipient]
-                if name is None:
-                    continue
-                registered = disclosures.recipients.get(name)
-                country = (row.get(flow.country) if flow.country else None) or (registered.country if registered
-                                                                                   else None)
-                out.append({**base, "recipient": name, "country": country, "date": row.get(flow.date),
-                            "since": None, "standing": False, "record": row.get(flow.key),
-                            "safeguard": registered.safeguard if registered else None})
-        else:
-            where = flow.customers_where or "true"
-            hit = con.execute(f"select count(*) from {_table(CUSTOMERS)} where customer_id in "
-                              f"(select unnest($subjects)) and ({where})", {"subjects": subjects}).fetchone()[0]
-            if hit:
-                registered = disclosures.recipients[flow.recipient_name]
-                out.append({**base, "recipient": registered.name, "country": registered.country, "date": None,
-                            "since": flow.since, "standing": True, "record": None,
-                            "safeguard": registered.safeguard})
-    for item in out:
-        item["in_eea"] = item["country"] in disclosures.eea_countries if item["country"] else None
+    for row in rows:
+        standing = row["flow_kind"] == "standing"
+        out.append({"flow": row["flow_id"], "rule": row["rule_id"],
+                    "rule_title": disclosures.rules[row["rule_id"]].title, "dataset": flows[row["flow_id"]].dataset,
+                    "fields": row["fields"], "recipient": row["recipient"], "country": row["recipient_country"],
+                    "date": None if standing else row["disclosed_on"], "since": row["disclosed_on"] if standing
+                    else None, "standing": standing, "record": None if standing else row["record_id"],
+                    "safeguard": row["safeguard"],
+                    "in_eea": None if row["is_outside_eea"] is None else not row["is_outside_eea"]})
     out.sort(key=lambda d: (not d["standing"], d["date"] or d["since"] or date.min, d["recipient"]))
     return out
 
@@ -288,7 +276,7 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
                 from {_table(RECORDS)} where customer_id in (select unnest($subjects))""", {"subjects": subjects}):
             records[(r.pop("record_type"), r.pop("record_id"))] = r
     data_as_of = con.execute("select max(export_date) from ingest.files where status = 'loaded'").fetchone()[0]
-    given = _disclosures(con, data_map, disclosures, subjects)
+    given = _disclosures(con, disclosures, subjects)
     datasets = []
     for dataset in data_map.datasets.values():
         rows = []
