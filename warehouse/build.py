@@ -95,15 +95,17 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
-def build(home: Home) -> list[DbtOutcome]:
+def build(home: Home, *, full_refresh: bool = False) -> list[DbtOutcome]:
     """Build staging and marts (analytics into `analytics.next`), check source freshness, write the catalogue.
+
+    Incremental models recompute what changed since their last build, unless `full_refresh`.
 
     The caller publishes (`publish`) once everything that writes into the new analytics file is done.
     """
     ensure_pseudonym_key(home)
     home.analytics_next.unlink(missing_ok=True)
     ensure_rectifications(home.vault)  # a source of the staging models
-    outcomes = [run_dbt(home, "build")]
+    outcomes = [run_dbt(home, "build", *(["--full-refresh"] if full_refresh else []))]
     if not outcomes[0].success:
         discard(home)
         return outcomes

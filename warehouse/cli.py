@@ -168,17 +168,24 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
 
 
 # --- build ---------------------------------------------------------------------------------------------
+FULL_REFRESH = click.option(
+    "--full-refresh", is_flag=True,
+    help="Rebuild the incremental tables from the whole history (the same result, slower).")
+
+
 @main.command()
+@FULL_REFRESH
 @click.pass_obj
-def build(obj: dict) -> None:
+def build(obj: dict, full_refresh: bool) -> None:
     """Build the dbt models (staging in the vault, marts in analytics), test them, publish analytics.
 
+    The large tables are built incrementally: only what changed since the last build is recomputed.
     Exit 1 if the build failed (analytics is then left as it was) or a source is stale.
     """
-    sys.exit(0 if all(_build(obj)) else 1)
+    sys.exit(0 if all(_build(obj, full_refresh=full_refresh)) else 1)
 
 
-def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
+def _build(obj: dict, *, publish: bool = True, full_refresh: bool = False) -> tuple[bool, bool]:
     """dbt build into analytics.next; returns (built, fresh). Publishes unless the caller has more to add."""
     from warehouse.build import build as dbt_build
     from warehouse.build import discard
@@ -189,7 +196,7 @@ def _build(obj: dict, *, publish: bool = True) -> tuple[bool, bool]:
         raise click.ClickException(f"no vault at {home.vault}: run `warehouse ingest` first")
     try:
         with console.status("Building dbt models and running their tests…"):
-            outcomes = dbt_build(home)
+            outcomes = dbt_build(home, full_refresh=full_refresh)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     for outcome in outcomes:
@@ -350,20 +357,21 @@ def _check(obj: dict, analytics: Path | None) -> bool:
 @main.command()
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Folder the operational systems drop their exports into.")
+@FULL_REFRESH
 @click.pass_obj
-def run(obj: dict, inbox: Path) -> None:
+def run(obj: dict, inbox: Path, full_refresh: bool) -> None:
     """The scheduled daily job: ingest, build, check, publish, churn report, retention audit.
 
     Exit 1 if a file was refused, the build failed, a source is stale, an error-severity quality check
     failed or a record is kept past its retention period: the scheduler alerts on any of them.
     """
-    problems = _run(obj, inbox)
+    problems = _run(obj, inbox, full_refresh=full_refresh)
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
     sys.exit(1 if problems else 0)
 
 
-def _run(obj: dict, inbox: Path) -> list[str]:
+def _run(obj: dict, inbox: Path, *, full_refresh: bool = False) -> list[str]:
     """The daily job; returns what went wrong, in words (no personal data)."""
     from warehouse.build import publish
 
@@ -372,7 +380,7 @@ def _run(obj: dict, inbox: Path) -> list[str]:
     refused = sum(r.status == "refused" for r in _ingest(obj, inbox))
     if refused:
         problems.append(f"{refused} file(s) refused by the ingest")
-    built, fresh = _build(obj, publish=False)
+    built, fresh = _build(obj, publish=False, full_refresh=full_refresh)
     if built:
         if not fresh:
             problems.append("a source is stale (dbt source freshness)")

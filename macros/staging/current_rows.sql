@@ -17,6 +17,7 @@
         deleted_at_source_on = null; otherwise is_deleted_at_source = true and deleted_at_source_on = the
         export date of the first snapshot after its last appearance (the first one it was missing from).
     mode='delta': per key the latest version by `updated_at` desc, then `_load_id` desc, then `_line` desc.
+        In an incremental model only the keys to recompute (macros/incremental/changes.sql).
 
     Either mode: rows whose key is null/blank are dropped (the ingest rejects them already), and if a key
     occurs twice in one file the later line wins, so the result is unique on the (trimmed) key.
@@ -46,10 +47,7 @@
     {%- set rejects_relation = source('ingest', 'rejects') -%}
     {%- set system = system if system is not none else (source_relation.schema | replace('raw_', '', 1)) -%}
     {%- set entity = entity if entity is not none else source_relation.identifier -%}
-    {%- set key_exprs = [] -%}
-    {%- for k in keys -%}
-        {%- do key_exprs.append(clean_string("cast(source_rows." ~ adapter.quote(k) ~ " as varchar)")) -%}
-    {%- endfor %}
+    {%- set key_exprs = key_expressions(keys, 'source_rows') %}
     with
 
     current_file_versions as (
@@ -138,6 +136,7 @@
         from {{ source_relation }} as source_rows
         where
             source_rows._load_id in (select current_file_versions.load_id from current_file_versions)
+            and {{ is_changed(keys, 'source_rows') }}
             {% for expr in key_exprs -%}
             and {{ expr }} is not null
             {% endfor %}

@@ -1,13 +1,22 @@
 -- One row per customer and month from the customer's first month with MRR (its cohort month) to the
 -- cut-off month, with the month's MRR movement (ChartMogul definitions, see _intermediate__models.yml).
 -- Personal data in clear: `customer_id`. A table, not a view: several churn marts and tests read it.
-{{ config(materialized='table') }}
+-- Incremental by customer, as int_service_months (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ forget_changes('customer_id', changed_service_customers()) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 
 with
 
 service_months as (
 
     select * from {{ ref('int_service_months') }}
+    where {{ is_changed('customer_id', 'int_service_months') }}
 
 ),
 

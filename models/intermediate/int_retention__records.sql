@@ -1,65 +1,21 @@
--- Every record of every data category of the register with its retention rule (retention/policy.yml, via
--- int_retention__rules), the day its clock started, its expiry date and its status on the audit date.
---
--- Audit date (`as_of_date`): the data cut-off, i.e. the newest export date the ingest loaded (the state of
--- the operational systems the warehouse knows), unless the var `retention_as_of` (YYYY-MM-DD) is given.
--- expires_on = clock_started_on + the rule's period (calendar years/months, clamped to the month's end:
--- 29.2.2024 + 3 years = 28.2.2027); the record may be kept through expires_on. Status: `on_hold` if a
--- legal hold applies to the customer (open collection case, or a dispute in the policy), else `overdue`
--- when as_of_date > expires_on, `due_soon` when expires_on is at most `due_soon_days` after as_of_date,
--- else `kept` (also while the clock has not started). Records in the erasure ledger are left out. Personal
--- data in clear: the ids.
--- A table, not a view: its tests, the retention mart and the enforcement each read all of it (at 100,000
--- customers each recomputation took ~23 s).
-{{ config(materialized='table') }}
-{%- set as_of = var('retention_as_of', none) %}
+-- Every record of the register with its retention status on the audit date (int_retention__audit_date):
+-- `on_hold` if a legal hold applies to the customer (open collection case, or a dispute in the policy), else
+-- `overdue` when as_of_date > expires_on, `due_soon` when expires_on is at most `due_soon_days` after
+-- as_of_date, else `kept` (also while the clock has not started). Records in the erasure ledger are left
+-- out. Personal data in clear: the ids.
+-- A view over the incremental int_retention__expiries: the status moves with the audit date every day, the
+-- expiry dates only with the data.
 with
 
-customers as (
+expiries as (
 
-    select * from {{ ref('stg_crm__customers') }}
-
-),
-
-services as (
-
-    select * from {{ ref('stg_services__services') }}
+    select * from {{ ref('int_retention__expiries') }}
 
 ),
 
-invoices as (
+audit_date as (
 
-    select * from {{ ref('stg_billing__invoices') }}
-
-),
-
-invoice_lines as (
-
-    select * from {{ ref('stg_billing__invoice_lines') }}
-
-),
-
-payments as (
-
-    select * from {{ ref('stg_billing__payments') }}
-
-),
-
-collection_cases as (
-
-    select * from {{ ref('stg_billing__collection_cases') }}
-
-),
-
-tickets as (
-
-    select * from {{ ref('stg_crm__tickets') }}
-
-),
-
-key_handovers as (
-
-    select * from {{ ref('stg_services__key_handovers') }}
+    select * from {{ ref('int_retention__audit_date') }}
 
 ),
 
@@ -69,437 +25,58 @@ rules as (
 
 ),
 
-disputes as (
-
-    select * from {{ ref('int_retention__legal_holds') }}
-
-),
-
-files as (
-
-    select * from {{ source('ingest', 'files') }}
-
-),
-
 erased as (
 
     select * from {{ source('retention', 'erasure_ledger') }}
 
 ),
 
-audit_date as (
-
-    select
-        {% if as_of -%}
-            cast('{{ as_of }}' as date)
-        {%- else -%}
-            max(files.export_date)
-        {%- endif %} as as_of_date
-
-    from files
-    where files.status = 'loaded'
-
-),
-
 policy as (
 
-    -- settings common to every rule (the policy file's top level)
     select
         cast(any_value(rules.policy_version) as varchar) as policy_version,
-        cast(any_value(rules.financial_year_end_month) as integer) as fy_end_month,
-        cast(any_value(rules.financial_year_end_day) as integer) as fy_end_day,
-        cast(any_value(rules.due_soon_days) as integer) as due_soon_days,
-        cast(bool_or(rules.hold_on_open_collection_case) as boolean) as hold_on_open_collection_case
+        cast(any_value(rules.due_soon_days) as integer) as due_soon_days
 
     from rules
-
-),
-
--- a service ends on terminated_on (the first day without service); one that vanished from the services
--- snapshot without a termination date ended on the day it vanished
-service_spans as (
-
-    select
-        services.service_id,
-        services.customer_id,
-        coalesce(services.terminated_on, services.deleted_at_source_on) as ended_on
-
-    from services
-
-),
-
-case_states as (
-
-    select
-        collection_cases.case_id,
-        collection_cases.customer_id,
-        collection_cases.status = 'open'
-        or (
-            collection_cases.closed_on is null
-            and coalesce(collection_cases.status, 'open') not in ('paid', 'written_off', 'cancelled')
-        ) as is_open,
-        coalesce(collection_cases.closed_on, cast(collection_cases.updated_at as date)) as closed_on
-
-    from collection_cases
-
-),
-
-invoice_payments as (
-
-    select
-        payments.invoice_id,
-        max(payments.paid_on) as last_paid_on
-
-    from payments
-    group by payments.invoice_id
-
-),
-
-customer_ids as (
-
-    select customers.customer_id from customers
-    union
-    select service_spans.customer_id from service_spans
-    union
-    select invoices.customer_id from invoices
-    union
-    select case_states.customer_id from case_states
-
-),
-
-customer_services as (
-
-    select
-        service_spans.customer_id,
-        count(*) filter (
-            where service_spans.ended_on is null or service_spans.ended_on > audit_date.as_of_date
-        ) as active_services,
-        count(*) as services,
-        max(service_spans.ended_on) as last_service_ended_on
-
-    from service_spans
-    cross join audit_date
-    group by service_spans.customer_id
-
-),
-
-customer_invoices as (
-
-    select
-        invoices.customer_id,
-        count(*) filter (where invoices.status in ('open', 'in_collection')) as open_invoices,
-        max(invoice_payments.last_paid_on) as last_paid_on
-
-    from invoices
-    left join invoice_payments on invoices.invoice_id = invoice_payments.invoice_id
-    group by invoices.customer_id
-
-),
-
-customer_cases as (
-
-    select
-        case_states.customer_id,
-        count(*) filter (where case_states.is_open) as open_cases,
-        max(case_states.closed_on) filter (where not case_states.is_open) as last_case_closed_on
-
-    from case_states
-    group by case_states.customer_id
-
-),
-
-customer_disputes as (
-
-    select
-        disputes.customer_id,
-        count(*) as disputes
-
-    from disputes
-    cross join audit_date
-    where disputes.since is null or cast(disputes.since as date) <= audit_date.as_of_date
-    group by disputes.customer_id
-
-),
-
--- The relationship ends when no service is active and no debt is open (no invoice open or in collection,
--- no collection case open): on the latest of the last service's end, the last payment and the last case
--- closing. A new service (reactivation) or a new debt stops the clock again. A customer who never had a
--- service is timed from the day the customer record was created.
-customer_states as (
-
-    select
-        customer_ids.customer_id,
-        case
-            when
-                coalesce(customer_services.active_services, 0) = 0
-                and coalesce(customer_invoices.open_invoices, 0) = 0
-                and coalesce(customer_cases.open_cases, 0) = 0
-                then greatest(
-                    customer_services.last_service_ended_on,
-                    customer_invoices.last_paid_on,
-                    customer_cases.last_case_closed_on,
-                    case when customer_services.services is null then cast(customers.created_at as date) end
-                )
-        end as relationship_ended_on,
-        nullif(
-            concat_ws(
-                ', ',
-                case
-                    when policy.hold_on_open_collection_case and coalesce(customer_cases.open_cases, 0) > 0
-                        then 'open_collection_case'
-                end,
-                case when customer_disputes.disputes > 0 then 'dispute' end
-            ),
-            ''
-        ) as hold_reason
-
-    from customer_ids
-    cross join policy
-    left join customers on customer_ids.customer_id = customers.customer_id
-    left join customer_services on customer_ids.customer_id = customer_services.customer_id
-    left join customer_invoices on customer_ids.customer_id = customer_invoices.customer_id
-    left join customer_cases on customer_ids.customer_id = customer_cases.customer_id
-    left join customer_disputes on customer_ids.customer_id = customer_disputes.customer_id
-
-),
-
--- accounting vouchers: the voucher date, then the end of the financial year containing it
-vouchers as (
-
-    select
-        'invoice' as record_type,
-        invoices.invoice_id as record_id,
-        invoices.customer_id,
-        invoices.invoice_date as voucher_on
-
-    from invoices
-
-    union all
-
-    select
-        'invoice_line' as record_type,
-        invoice_lines.invoice_id || '/' || invoice_lines.line_no as record_id,
-        invoices.customer_id,
-        coalesce(invoices.invoice_date, invoice_lines.period_end) as voucher_on
-
-    from invoice_lines
-    left join invoices on invoice_lines.invoice_id = invoices.invoice_id
-
-    union all
-
-    select
-        'payment' as record_type,
-        payments.payment_id as record_id,
-        invoices.customer_id,
-        payments.paid_on as voucher_on
-
-    from payments
-    left join invoices on payments.invoice_id = invoices.invoice_id
-
-),
-
-voucher_years as (
-
-    select
-        vouchers.*,
-        make_date(
-            year(vouchers.voucher_on),
-            policy.fy_end_month,
-            least(
-                policy.fy_end_day,
-                day(last_day(make_date(year(vouchers.voucher_on), policy.fy_end_month, 1)))
-            )
-        ) as fy_end_in_voucher_year
-
-    from vouchers
-    cross join policy
-
-),
-
--- one row per record: its category and the day its clock's event happened (null: not yet)
-events as (
-
-    select
-        'customer' as record_type,
-        customers.customer_id as record_id,
-        customers.customer_id,
-        'identity_and_contact' as category,
-        customer_states.relationship_ended_on,
-        cast(null as date) as own_event_on
-
-    from customers
-    left join customer_states on customers.customer_id = customer_states.customer_id
-
-    union all
-
-    select
-        'service' as record_type,
-        service_spans.service_id as record_id,
-        service_spans.customer_id,
-        'customer_relationship' as category,
-        customer_states.relationship_ended_on,
-        service_spans.ended_on as own_event_on
-
-    from service_spans
-    left join customer_states on service_spans.customer_id = customer_states.customer_id
-
-    union all
-
-    -- the clock starts at the end of the calendar year in which the voucher's financial year ended
-    select
-        voucher_years.record_type,
-        voucher_years.record_id,
-        voucher_years.customer_id,
-        'accounting_vouchers' as category,
-        cast(null as date) as relationship_ended_on,
-        make_date(
-            year(voucher_years.fy_end_in_voucher_year)
-            + case when voucher_years.voucher_on > voucher_years.fy_end_in_voucher_year then 1 else 0 end,
-            12,
-            31
-        ) as own_event_on
-
-    from voucher_years
-
-    union all
-
-    select
-        'collection_case' as record_type,
-        case_states.case_id as record_id,
-        case_states.customer_id,
-        'debt_collection' as category,
-        cast(null as date) as relationship_ended_on,
-        case when not case_states.is_open then case_states.closed_on end as own_event_on
-
-    from case_states
-
-    union all
-
-    -- closed_at is an instant; the day it closed is the day in Helsinki
-    select
-        'ticket' as record_type,
-        tickets.ticket_id as record_id,
-        tickets.customer_id,
-        'customer_service_communication' as category,
-        cast(null as date) as relationship_ended_on,
-        cast(timezone('Europe/Helsinki', tickets.closed_at) as date) as own_event_on
-
-    from tickets
-
-    union all
-
-    -- a handover that vanished from the snapshot without a return date counts as returned that day
-    select
-        'key_handover' as record_type,
-        key_handovers.handover_id as record_id,
-        key_handovers.customer_id,
-        'key_handovers' as category,
-        cast(null as date) as relationship_ended_on,
-        coalesce(key_handovers.returned_on, key_handovers.deleted_at_source_on) as own_event_on
-
-    from key_handovers
-
-),
-
-timed as (
-
-    select
-        events.record_type,
-        events.record_id,
-        events.customer_id,
-        events.category,
-        rules.rule_id,
-        rules.clock_event,
-        customer_states.hold_reason,
-        cast(rules.period_years as integer) as period_years,
-        cast(rules.period_months as integer) as period_months,
-        cast(rules.period_days as integer) as period_days,
-        case
-            when rules.clock_event = 'relationship_ended' then events.relationship_ended_on
-            else events.own_event_on
-        end as clock_started_on
-
-    from events
-    inner join rules on events.category = rules.category
-    left join customer_states on events.customer_id = customer_states.customer_id
-
-),
-
-expiring as (
-
-    select
-        timed.*,
-        cast(
-            timed.clock_started_on
-            + to_months(12 * timed.period_years + timed.period_months)
-            + to_days(timed.period_days)
-            as date
-        ) as expires_on
-
-    from timed
-
-),
-
-statuses as (
-
-    select
-        expiring.*,
-        audit_date.as_of_date,
-        policy.policy_version,
-        case
-            when expiring.hold_reason is not null then 'on_hold'
-            when expiring.expires_on is null then 'kept'
-            when audit_date.as_of_date > expiring.expires_on then 'overdue'
-            when expiring.expires_on - audit_date.as_of_date <= policy.due_soon_days then 'due_soon'
-            else 'kept'
-        end as status,
-        case
-            when audit_date.as_of_date > expiring.expires_on
-                then audit_date.as_of_date - expiring.expires_on
-        end as days_past_expiry
-
-    from expiring
-    cross join audit_date
-    cross join policy
-
-),
-
-keyed as (
-
-    -- the record's pseudonymous key, once: the erasure ledger holds keys, and the retention mart shows them
-    select
-        statuses.*,
-        pseudonymous_key(statuses.record_id) as record_key
-
-    from statuses
 
 ),
 
 final as (
 
     select
-        keyed.record_type,
-        keyed.record_id,
-        keyed.record_key,
-        keyed.customer_id,
-        keyed.category,
-        keyed.rule_id,
-        keyed.clock_event,
-        keyed.clock_started_on,
-        keyed.expires_on,
-        keyed.status,
-        keyed.hold_reason,
-        keyed.days_past_expiry,
-        keyed.as_of_date,
-        keyed.policy_version
+        expiries.record_type,
+        expiries.record_id,
+        expiries.record_key,
+        expiries.customer_id,
+        expiries.category,
+        expiries.rule_id,
+        expiries.clock_event,
+        expiries.clock_started_on,
+        expiries.expires_on,
+        case
+            when expiries.hold_reason is not null then 'on_hold'
+            when expiries.expires_on is null then 'kept'
+            when audit_date.as_of_date > expiries.expires_on then 'overdue'
+            when expiries.expires_on - audit_date.as_of_date <= policy.due_soon_days then 'due_soon'
+            else 'kept'
+        end as status,
+        expiries.hold_reason,
+        case
+            when audit_date.as_of_date > expiries.expires_on
+                then audit_date.as_of_date - expiries.expires_on
+        end as days_past_expiry,
+        audit_date.as_of_date,
+        policy.policy_version
 
-    from keyed
+    from expiries
+    cross join audit_date
+    cross join policy
     -- erased by the retention enforcement: what is left (an anonymised customer's number) is not overdue
     where not exists (
         select 1 from erased
         where
-            erased.record_type = keyed.record_type
-            and erased.record_key = keyed.record_key
+            erased.record_type = expiries.record_type
+            and erased.record_key = expiries.record_key
     )
 
 )

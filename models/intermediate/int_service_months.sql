@@ -1,8 +1,16 @@
 -- One row per service and month in which the service counts: active on the month's measuring day
 -- (`int_month_spine.as_of_date`: the month's last day, or the cut-off date in the cut-off month).
 -- Services deleted at the source are excluded. Personal data in clear: the ids.
--- A table: services x months, read by the customer-month table and its tests.
-{{ config(materialized='table') }}
+-- A table: services x months, read by the customer-month table and its tests. Incremental by customer: a
+-- build recomputes the customers whose services changed (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ forget_changes('customer_id', changed_service_customers()) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 
 with
 
@@ -34,7 +42,9 @@ final as (
         on
             services.opened_on <= month_spine.as_of_date
             and (services.terminated_on is null or services.terminated_on > month_spine.as_of_date)
-    where not services.is_deleted_at_source
+    where
+        not services.is_deleted_at_source
+        and {{ is_changed('customer_id', 'services') }}
 
 )
 

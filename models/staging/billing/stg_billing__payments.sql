@@ -1,7 +1,15 @@
 -- Current payments: the latest version of each payment from the billing deltas.
 -- A table, not a view: the billing deltas are the largest history, and every test and mart that read a
 -- view recomputed the latest versions over all of it (retention enforcement drops it with what it erases).
-{{ config(materialized='table') }}
+-- Incremental: a build recomputes only the keys of files loaded since the last (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ forget_changes('payment_id', changed_delta_keys(source('billing', 'payments'), 'payment_id')) }}",
+        post_hook="{{ remember_build() }}",
+    )
+}}
 
 with
 

@@ -1,0 +1,207 @@
+{#-
+    changed_customers(all_customers, fingerprint, dates_moved=none)
+
+    The customers whose rows of a customer-partitioned model (`customer_id` as key_expressions writes it)
+    may have changed since the model's previous build, for `forget_changes`:
+      - every customer (`all_customers`, a query of customer_id) when the fingerprint differs from the one
+        recorded, when a snapshot file of customers, services, key handovers or products was corrected
+        (a new version of a file loaded before), or when the product catalogue changed;
+      - the customers of every invoice, invoice line, payment, collection case and ticket in a file loaded
+        since, in any version of it (an invoice moved to another customer changes both);
+      - the customers of every customer, service and key-handover row that differs between a snapshot
+        loaded since and the snapshot before it (added, removed or changed rows);
+      - every customer with a rectification or a legal hold on record (few, and cheap to recompute);
+      - `dates_moved`: a query of further customer ids, e.g. those whose services start or end between the
+        previous and this build's cut-off date.
+-#}
+{% macro changed_customers(all_customers, fingerprint, dates_moved=none) -%}
+    {%- set customer = clean_string('cast(changed_rows.customer_id as varchar)') -%}
+    select everyone.customer_id
+    from ({{ all_customers }}) as everyone
+    where
+        ({{ fingerprint }}) is distinct from {{ previous_fingerprint() }}
+        {% for system, entity in [('crm', 'customers'), ('services', 'services'),
+                                  ('services', 'key_handovers'), ('services', 'products')] -%}
+        or exists ({{ corrected_files(system, entity) }})
+        {% endfor -%}
+        or exists ({{ changed_snapshot_rows(source('services', 'products')) }})
+
+    union
+
+    select {{ customer }}
+    from {{ source('billing', 'invoices') }} as changed_rows
+    where {{ clean_string('changed_rows.invoice_id') }} in (
+        {{ changed_delta_keys(source('billing', 'invoices'), 'invoice_id') }}
+        union all
+        {{ changed_delta_keys(source('billing', 'invoice_lines'), 'invoice_id') }}
+        union all
+        {{ changed_delta_keys(source('billing', 'payments'), 'invoice_id') }}
+    )
+
+    {% for system, entity, key in [('billing', 'collection_cases', 'case_id'), ('crm', 'tickets', 'ticket_id')] -%}
+    union
+
+    select {{ customer }}
+    from {{ source(system, entity) }} as changed_rows
+    where {{ clean_string('cast(changed_rows.' ~ key ~ ' as varchar)') }} in (
+        {{ changed_delta_keys(source(system, entity), key) }}
+    )
+    {% endfor -%}
+
+    {% for system, entity in [('crm', 'customers'), ('services', 'services'), ('services', 'key_handovers')] -%}
+    union
+
+    select {{ customer }}
+    from ({{ changed_snapshot_rows(source(system, entity)) }}) as changed_rows
+    {% endfor -%}
+
+    union
+
+    select {{ customer }}
+    from {{ source('privacy', 'rectifications') }} as changed_rows
+
+    union
+
+    select {{ customer }}
+    from {{ ref('int_retention__legal_holds') }} as changed_rows
+
+    {%- if dates_moved %}
+
+    union
+
+    select changes_by_date.customer_id from ({{ dates_moved }}) as changes_by_date
+    {%- endif %}
+{%- endmacro %}
+
+{#- Files of one entity loaded since the previous build that replace a version loaded before. -#}
+{% macro corrected_files(system, entity) -%}
+    select 1
+    from {{ source('ingest', 'files') }} as new_versions
+    inner join {{ source('ingest', 'files') }} as old_versions
+        on
+            new_versions.source_file = old_versions.source_file
+            and old_versions.load_id < new_versions.load_id
+    where
+        new_versions.system = '{{ system }}'
+        and new_versions.entity = '{{ entity }}'
+        and new_versions.load_id > {{ previous_load_id() }}
+        and old_versions.status = 'loaded'
+{%- endmacro %}
+
+{#-
+    The raw rows of a snapshot entity that differ between a snapshot loaded since the previous build and the
+    snapshot before it (as current_rows picks snapshots: per export date the newest current file version
+    with rows). A row is compared whole, by a hash of every exported column.
+-#}
+{% macro changed_snapshot_rows(source_relation) -%}
+    {%- set system = source_relation.schema | replace('raw_', '', 1) -%}
+    {%- set entity = source_relation.identifier -%}
+    with
+
+    current_file_versions as (
+        select
+            files.load_id,
+            files.export_date
+        from {{ source('ingest', 'files') }} as files
+        where
+            files.system = '{{ system }}'
+            and files.entity = '{{ entity }}'
+            and files.status = 'loaded'
+        qualify row_number() over (partition by files.source_file order by files.load_id desc) = 1
+    ),
+
+    snapshots as (
+        select
+            current_file_versions.load_id,
+            lag(current_file_versions.load_id) over (order by current_file_versions.export_date) as previous_load_id
+        from current_file_versions
+        where current_file_versions.load_id in (select loaded_rows._load_id from {{ source_relation }} as loaded_rows)
+        qualify row_number() over (
+            partition by current_file_versions.export_date order by current_file_versions.load_id desc
+        ) = 1
+    ),
+
+    new_snapshots as (
+        select * from snapshots where snapshots.load_id > {{ previous_load_id() }}
+    ),
+
+    sides as (
+        select
+            new_snapshots.load_id as pair,
+            snapshot_rows._load_id = new_snapshots.load_id as is_new,
+            hash(*columns(snapshot_rows.* exclude (_load_id, _source_file, _line, _export_date))) as row_hash,
+            snapshot_rows.*
+        from new_snapshots
+        inner join {{ source_relation }} as snapshot_rows
+            on snapshot_rows._load_id in (new_snapshots.load_id, new_snapshots.previous_load_id)
+    )
+
+    -- a row found on one side of its pair only
+    select sides.* exclude (pair, is_new, row_hash)
+    from sides
+    window same_row as (partition by sides.pair, sides.row_hash)
+    qualify bool_and(sides.is_new) over same_row or not bool_or(sides.is_new) over same_row
+{%- endmacro %}
+
+{#-
+    The cut-off date (the newest services snapshot) the previous build saw; a service that opened, ended or
+    vanished after it may count differently in the cut-off month and in the customer's retention state.
+-#}
+{% macro previous_cutoff_date() -%}
+    (
+        select max(files.export_date)
+        from {{ source('ingest', 'files') }} as files
+        where
+            files.system = 'services'
+            and files.entity = 'services'
+            and files.status = 'loaded'
+            and files.load_id <= {{ previous_load_id() }}
+    )
+{%- endmacro %}
+
+{#- Customers with a service dated on or after the previous cut-off (services: as stg_services__services). -#}
+{% macro services_dated_since_previous_cutoff(services) -%}
+    select {{ clean_string('cast(dated.customer_id as varchar)') }} as customer_id
+    from {{ services }} as dated
+    where greatest(dated.opened_on, dated.terminated_on, dated.deleted_at_source_on) >= {{ previous_cutoff_date() }}
+{%- endmacro %}
+
+{#- changed_customers of a model derived from services and the month spine (fingerprint: cut-off month). -#}
+{% macro changed_service_customers() -%}
+    {{ changed_customers(
+        all_customers="select customer_id from " ~ ref('stg_services__services'),
+        fingerprint=cutoff_month_fingerprint(),
+        dates_moved=services_dated_since_previous_cutoff(ref('stg_services__services')),
+    ) }}
+{%- endmacro %}
+
+{#- What a month-partitioned model depends on besides the data: the cut-off month (a new month adds a row). -#}
+{% macro cutoff_month_fingerprint() -%}
+    select cast(data_cutoff.cutoff_month as varchar) from {{ ref('int_data_cutoff') }} as data_cutoff
+{%- endmacro %}
+
+{#- changed_customers of the retention records (int_retention__expiries). -#}
+{% macro changed_retention_customers() -%}
+    {%- set all_customers -%}
+        {%- for model in ['stg_crm__customers', 'stg_services__services', 'stg_billing__invoices',
+                          'stg_billing__collection_cases', 'stg_crm__tickets', 'stg_services__key_handovers'] -%}
+            select customer_id from {{ ref(model) }}
+            {{ 'union' if not loop.last }}
+        {% endfor -%}
+    {%- endset -%}
+    {{ changed_customers(
+        all_customers=all_customers,
+        fingerprint=retention_fingerprint(),
+        dates_moved=services_dated_since_previous_cutoff(ref('stg_services__services')),
+    ) }}
+{%- endmacro %}
+
+{#- What the retention records depend on besides the data: the rules, the legal holds, `retention_as_of`. -#}
+{% macro retention_fingerprint() -%}
+    select md5(concat_ws(
+        '|',
+        (select string_agg(cast(rules as varchar), ';' order by rules.rule_id) from {{ ref('int_retention__rules') }} as rules),
+        (select string_agg(cast(holds as varchar), ';' order by cast(holds as varchar)) from {{ ref('int_retention__legal_holds') }} as holds),
+        '{{ var('retention_as_of', '') }}'
+    ))
+{%- endmacro %}

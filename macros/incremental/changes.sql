@@ -1,0 +1,127 @@
+{#-
+    Incremental builds of the large tables: what changed since the model was last built, and the bookkeeping.
+
+    An incremental model names its partition key (the record key of a staging table, or `customer_id`) and
+    a query for the keys whose rows may have changed since its last build. Its pre-hook
+    (`forget_changes`) keeps that key set in a temp table and deletes their rows; the model recomputes only
+    those keys from the full history and is appended. Over-including a key costs time, never correctness: a
+    key's rows are always recomputed whole. Its post-hook (`remember_build`) records in
+    `intermediate.incremental_state` the newest load the build saw, and a fingerprint of whatever else the
+    model's rows depend on (policy, cut-off month): a different fingerprint recomputes every key.
+
+    The state lives in the vault's intermediate schema, so retention enforcement, which drops the derived
+    tables there when it erases, also drops the state: the next build is a full one.
+-#}
+
+{% macro incremental_state_relation() -%}
+    intermediate.incremental_state
+{%- endmacro %}
+
+{#- on-run-start: the state table, created once before the models run in parallel. -#}
+{% macro create_incremental_state() -%}
+    create schema if not exists {{ incremental_state_relation().split('.')[0] }};
+    create table if not exists {{ incremental_state_relation() }} (
+        model varchar primary key, load_id bigint, fingerprint varchar, recomputed_keys bigint, built_at timestamp
+    )
+{%- endmacro %}
+
+{#- The newest load_id the previous build of this model saw (-1: none recorded, so everything is new). -#}
+{% macro previous_load_id() -%}
+    (
+        select coalesce(max(incremental_state.load_id), -1)
+        from {{ incremental_state_relation() }} as incremental_state
+        where incremental_state.model = '{{ this.identifier }}'
+    )
+{%- endmacro %}
+
+{#- The fingerprint recorded by the previous build of this model (null: none). -#}
+{% macro previous_fingerprint() -%}
+    (
+        select any_value(incremental_state.fingerprint)
+        from {{ incremental_state_relation() }} as incremental_state
+        where incremental_state.model = '{{ this.identifier }}'
+    )
+{%- endmacro %}
+
+{#- The temp table of the keys this incremental run recomputes (per model: dbt runs models in parallel). -#}
+{% macro changes_relation() -%}
+    temp.main.changes__{{ this.identifier }}
+{%- endmacro %}
+
+{#-
+    Pre-hook: keep the keys `changes_query` returns in changes_relation(), and delete their rows (and those
+    without a key, see is_changed).
+    keys: the partition key column(s) of the table, compared as `key_expressions` writes them (trimmed
+    varchar), the form `changed_delta_keys` and `changed_customers` return.
+-#}
+{% macro forget_changes(keys, changes_query) -%}
+    {%- if is_incremental() -%}
+        {%- set keys = [keys] if keys is string else keys -%}
+        create or replace temp table changes__{{ this.identifier }} as {{ changes_query }};
+        delete from {{ this }}
+        where
+            ({{ key_expressions(keys) | join(', ') }}) in (select * from {{ changes_relation() }})
+            or {{ key_expressions(keys)[0] }} is null
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Post-hook: record the newest load and the fingerprint (a query of one value) this build saw, and how many
+    keys it recomputed (null: all, a full build).
+-#}
+{% macro remember_build(fingerprint='select null') -%}
+    insert or replace into {{ incremental_state_relation() }}
+    select
+        '{{ this.identifier }}',
+        (select max(files.load_id) from {{ source('ingest', 'files') }} as files),
+        ({{ fingerprint }}),
+        {{ "(select count(*) from " ~ changes_relation() ~ ")" if is_incremental() else "null" }},
+        current_localtimestamp()
+{%- endmacro %}
+
+{#-
+    Model filter: this key is one to recompute (always true in a full build). Rows without a key (a defect
+    of the source, few) are always recomputed: no key set can name them.
+-#}
+{% macro is_changed(keys, relation_alias) -%}
+    {%- if is_incremental() -%}
+        {%- set keys = [keys] if keys is string else keys -%}
+        {%- set exprs = key_expressions(keys, relation_alias) -%}
+        (({{ exprs | join(', ') }}) in (select * from {{ changes_relation() }}) or {{ exprs[0] }} is null)
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The key columns as the staging models compare them: trimmed varchar, empty -> null. -#}
+{% macro key_expressions(keys, relation_alias=none) -%}
+    {%- set prefix = relation_alias ~ "." if relation_alias else "" -%}
+    {%- set exprs = [] -%}
+    {%- for k in keys -%}
+        {%- do exprs.append(clean_string("cast(" ~ prefix ~ adapter.quote(k) ~ " as varchar)")) -%}
+    {%- endfor -%}
+    {{ return(exprs) }}
+{%- endmacro %}
+
+{#-
+    The files of one source entity loaded (or refused) after the previous build: every version of them, so
+    that the rows a corrected file withdrew are recomputed too.
+-#}
+{% macro touched_files(system, entity) -%}
+    select files.source_file
+    from {{ source('ingest', 'files') }} as files
+    where
+        files.system = '{{ system }}'
+        and files.entity = '{{ entity }}'
+        and files.load_id > {{ previous_load_id() }}
+{%- endmacro %}
+
+{#- Keys of a delta entity that any touched file lists, in any version (key_expressions form). -#}
+{% macro changed_delta_keys(source_relation, keys) -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    select distinct {{ key_expressions(keys, 'source_rows') | join(', ') }}
+    from {{ source_relation }} as source_rows
+    where source_rows._source_file in (
+        {{ touched_files(source_relation.schema | replace('raw_', '', 1), source_relation.identifier) }}
+    )
+{%- endmacro %}
