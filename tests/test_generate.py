@@ -10,11 +10,15 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.fi import ytunnus as stdnum_ytunnus
 
-from warehouse.sample import generate_exports
+from warehouse.sample import defects, generate_exports
+from warehouse.sample.days import to_day
+from warehouse.sample.people import Issued, make_customers
+from warehouse.sample.pools import build_pools
 
 # Typed from shared/contracts/exports.md on purpose (not imported from the generator).
 CONTRACT = {
@@ -54,6 +58,17 @@ def _run(out: Path, **kw) -> dict:
 def gen(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("inbox")
     return out, _run(out)
+
+
+@pytest.fixture(scope="module")
+def blocked(tmp_path_factory) -> tuple[Path, dict]:
+    """The run of `gen` made in three blocks of customers (700 + 700 + 600)."""
+    out = tmp_path_factory.mktemp("blocked")
+    return out, _run(out, block_size=700)
+
+
+# Tests of the files' structure run on both: one block, and blocks appended to the same files.
+RUNS = ["gen", "blocked"]
 
 
 def encoding_of(rel: str) -> str:
@@ -100,8 +115,9 @@ def defect_keys(manifest: dict, kind: str) -> set[str]:
 
 # --- layout --------------------------------------------------------------------------------------
 
-def test_every_file_with_contract_columns(gen):
-    out, manifest = gen
+@pytest.mark.parametrize("run", RUNS)
+def test_every_file_with_contract_columns(run, request):
+    out, manifest = request.getfixturevalue(run)
     dates = manifest["export_dates"]
     assert dates == ["2024-11-18", "2024-11-19", "2024-11-20"]
     expected = {f"{entity}_{d.replace('-', '')}.{'jsonl' if entity == 'crm/tickets' else 'csv'}"
@@ -120,9 +136,11 @@ def test_every_file_with_contract_columns(gen):
                 assert list(json.loads(line)) == CONTRACT[entity].split(), rel
         else:
             assert f["rows"] == lines - 1
-            header, _ = read_csv(out / rel, rel)
+            header, rows = read_csv(out / rel, rel)
             assert header == CONTRACT[entity].split(), rel
+            assert header not in rows, rel  # the header once, not again where a later block begins
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8")) == manifest
+    assert not (out / ".generate-tmp").exists()
 
 
 def test_billing_is_iso_8859_15_with_euro_sign(gen):
@@ -139,8 +157,9 @@ def test_billing_is_iso_8859_15_with_euro_sign(gen):
     assert "ä".encode("iso-8859-15") in (out / files_of(manifest, "billing/collection_cases")[0]).read_bytes()
 
 
-def test_csv_rows_have_header_width_except_listed_malformed(gen):
-    out, manifest = gen
+@pytest.mark.parametrize("run", RUNS)
+def test_csv_rows_have_header_width_except_listed_malformed(run, request):
+    out, manifest = request.getfixturevalue(run)
     malformed = {(o["file"], o["line"]) for d in manifest["defects"] if d["kind"] == "malformed_row"
                  for o in d["occurrences"]}
     assert malformed
@@ -164,8 +183,9 @@ def test_stdnum_accepts_new_century_signs():
         assert stdnum_hetu.is_valid(f"{body}{sign}123{check}"), sign
 
 
-def test_hetu_and_ytunnus_valid_unless_listed(gen):
-    out, manifest = gen
+@pytest.mark.parametrize("run", RUNS)
+def test_hetu_and_ytunnus_valid_unless_listed(run, request):
+    out, manifest = request.getfixturevalue(run)
     bad_hetu = defect_keys(manifest, "invalid_hetu_check")
     bad_ytunnus = defect_keys(manifest, "invalid_ytunnus_check")
     assert bad_hetu and bad_ytunnus
@@ -220,8 +240,9 @@ def _all_keys(out: Path, manifest: dict, entity: str, column: str) -> set[str]:
     return {r[column] for rel in files_of(manifest, entity) for r in records(out, rel)}
 
 
-def test_each_defect_is_at_its_line(gen):
-    out, manifest = gen
+@pytest.mark.parametrize("run", RUNS)
+def test_each_defect_is_at_its_line(run, request):
+    out, manifest = request.getfixturevalue(run)
     kinds = {d["kind"] for d in manifest["defects"]}
     assert kinds == {"missing_contact", "invalid_hetu_check", "invalid_ytunnus_check", "duplicate_person",
                      "orphan_invoice_line", "unknown_customer_service", "malformed_row", "impossible_date",
@@ -401,8 +422,9 @@ def test_tickets_json_shape_and_offsets(gen):
     assert n > 100
 
 
-def test_deletions_vanish_from_later_snapshots(gen):
-    out, manifest = gen
+@pytest.mark.parametrize("run", RUNS)
+def test_deletions_vanish_from_later_snapshots(run, request):
+    out, manifest = request.getfixturevalue(run)
     assert manifest["deletions"]
     dates = [d.replace("-", "") for d in manifest["export_dates"]]
     column = {"customers": "customer_id", "services": "service_id", "key_handovers": "handover_id"}
@@ -459,3 +481,126 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 def _digest_run(out: Path, **kw) -> dict[str, str]:
     _run(out, **kw)
     return _digest(out)
+
+
+def test_block_size_of_the_whole_run_changes_nothing(tmp_path):
+    args = {"customers": 300, "seed": 3, "start": date(2023, 6, 1), "end": date(2024, 10, 5)}
+    default = _digest_run(tmp_path / "default", **args)
+    assert _digest_run(tmp_path / "same", block_size=300, **args) == default
+    assert _digest_run(tmp_path / "larger", block_size=5000, **args) == default
+    # One customer more than a block makes a second block (of one customer): other files.
+    assert _digest_run(tmp_path / "two", block_size=299, **args) != default
+
+
+# --- blocks ----------------------------------------------------------------------------------------
+
+# Columns that never change for a key: rows of two different records under one key would differ in them.
+IDENTITY = {
+    "crm/customers": ["created_at", "first_name", "last_name", "hetu", "business_id"],
+    "services/services": ["customer_id", "product_code", "opened_on", "identifier"],
+    "services/key_handovers": ["customer_id", "key_id", "signed_out_on"],
+    "billing/invoices": ["customer_id", "invoice_date", "reference_number"],
+    "billing/invoice_lines": ["service_id", "description"],
+    "billing/payments": ["invoice_id", "reference_number"],
+    "billing/collection_cases": ["customer_id", "invoice_id", "handed_over_on"],
+    "crm/tickets": ["customer_id", "opened_at"],
+    "services/products": ["product_name", "category"],
+}
+SNAPSHOTS = {"crm/customers", "services/services", "services/key_handovers", "services/products"}
+
+
+def _rows(out: Path, rel: str) -> list[dict]:
+    if rel.endswith(".jsonl"):
+        return [json.loads(line) for line in (out / rel).read_text(encoding="utf-8").splitlines()]
+    return records(out, rel)
+
+
+def test_blocks_give_unique_keys_in_key_ordered_snapshots(blocked, gen):
+    out, manifest = blocked
+    # Three blocks really were made: the files differ from the run made in one block.
+    assert (out / "crm/customers_20241120.csv").read_bytes() != (gen[0] / "crm/customers_20241120.csv").read_bytes()
+    for entity, columns in IDENTITY.items():
+        seen: dict[str, tuple] = {}
+        for rel in files_of(manifest, entity):
+            keys = []
+            for r in _rows(out, rel):
+                key = next(iter(r.values()))
+                key = f"{key}/{r['line_no']}" if entity == "billing/invoice_lines" else key
+                identity = tuple(r[c] for c in columns)
+                assert seen.setdefault(key, identity) == identity, (rel, key)
+                keys.append(key)
+            assert len(set(keys)) == len(keys), rel
+            if entity in SNAPSHOTS:
+                assert keys == sorted(keys), rel
+        assert len(seen) > 10, entity
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_foreign_keys_resolve(run, request):
+    out, manifest = request.getfixturevalue(run)
+    rows = {entity: [r for rel in files_of(manifest, entity) for r in _rows(out, rel)] for entity in IDENTITY}
+    customers = {r["customer_id"] for r in rows["crm/customers"]}
+    invoices = {r["invoice_id"] for r in rows["billing/invoices"]}
+    unknown = defect_keys(manifest, "unknown_customer_service")
+    orphans = {k.split("/")[0] for k in defect_keys(manifest, "orphan_invoice_line")}
+    assert unknown and orphans
+    for entity, column, targets, allowed in [
+        ("billing/invoices", "customer_id", customers, set()),
+        ("billing/invoice_lines", "invoice_id", invoices, orphans),
+        ("billing/payments", "invoice_id", invoices, set()),
+        ("billing/collection_cases", "invoice_id", invoices, set()),
+        ("billing/collection_cases", "customer_id", customers, set()),
+        ("services/key_handovers", "customer_id", customers, set()),
+        ("crm/tickets", "customer_id", customers, set()),
+    ]:
+        assert {r[column] for r in rows[entity]} - allowed <= targets, (entity, column)
+    services = rows["services/services"]
+    assert {r["customer_id"] for r in services if r["service_id"] not in unknown} <= customers
+    assert not {r["customer_id"] for r in services if r["service_id"] in unknown} & customers
+    services_ids = {r["service_id"] for r in services}
+    assert {r["service_id"] for r in rows["billing/invoice_lines"] if r["service_id"]} <= services_ids
+
+
+def test_blocks_share_the_defect_counts_of_the_run(blocked, gen):
+    """Counts that depend only on size and rate are those of the one-block run, not "at least one" per block."""
+    kinds = ["duplicate_person", "unknown_customer_service", "orphan_invoice_line", "malformed_row",
+             "impossible_date", "non_numeric_amount", "total_mismatch"]
+
+    def per_kind(manifest: dict) -> dict[str, int]:
+        return {k: sum(d["kind"] == k for d in manifest["defects"]) for k in kinds}
+
+    one_block = per_kind(gen[1])
+    assert per_kind(blocked[1]) == one_block
+    assert min(one_block.values()) < 3  # fewer than the blocks: one defect per block would be too many
+
+
+@pytest.mark.parametrize(("rate", "weight"), [(0.02, 0.05), (0.02, 1.0), (0.001, 0.1), (0.01, 0.37), (0.0, 1.0)])
+def test_counts_of_blocks_add_up_to_the_count_of_the_run(rate, weight):
+    populations = [700, 700, 600, 0, 1, 49]
+    counts = defects.Counts(rate)
+    parts = [counts.count("kind", n, weight) for n in populations]
+    assert parts[0] == defects.count(rate, populations[0], weight)
+    assert sum(parts) == defects.count(rate, sum(populations), weight)
+    for part, n in zip(parts, populations, strict=True):
+        exact = rate * n * weight
+        assert 0 <= part <= exact + 1
+    assert counts.count("other kind", 700, weight) == parts[0]  # each kind counts on its own
+
+
+def test_later_blocks_give_out_other_hetus_and_business_ids():
+    pools = build_pools(1, np.random.default_rng(1))
+    issued = Issued()
+    start, end = to_day(START), to_day(END)
+    # The same generator state twice: only `issued` keeps the second block from repeating the first's codes.
+    a, b = (make_customers(np.random.default_rng(5), pools, 3000, 0, start, end, end - 2, 100001, issued)
+            for _ in range(2))
+
+    def codes(c: dict) -> tuple[set, set]:
+        person = ~c["business"]
+        return (set(zip(c["birth_day"][person], c["hetu_nnn"][person], strict=True)),
+                set(c["ytunnus_base"][~person]))
+
+    (hetu_a, ytunnus_a), (hetu_b, ytunnus_b) = codes(a), codes(b)
+    assert len(hetu_a) > 2000 and len(ytunnus_a) > 400
+    assert not hetu_a & hetu_b and not ytunnus_a & ytunnus_b
+    assert len(issued.hetu) == len(hetu_a) + len(hetu_b)

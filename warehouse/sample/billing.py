@@ -19,9 +19,9 @@ OUTCOME_STATUS = np.array([PAID, WRITTEN_OFF, CREDITED])  # by collection outcom
 CASE_STATUSES = ["paid", "written_off", "cancelled"]
 
 
-def make_billing(rng: np.random.Generator, cust: dict, svc: dict, end: int, first_export: int,
-                 n_orphan: int) -> tuple[dict, dict, dict, dict]:
-    """Return (invoices, lines, payments, cases) column dicts."""
+def make_billing(rng: np.random.Generator, cust: dict, svc: dict, end: int, first_export: int, n_orphan: int,
+                 first_inv: int, first_pay: int, first_case: int) -> tuple[dict, dict, dict, dict]:
+    """Return (invoices, lines, payments, cases) column dicts; their numbers start at the given first ones."""
     nc = len(cust["cust_no"])
     bday = cust["billing_day"]
     known = np.flatnonzero(svc["owner"] >= 0)
@@ -86,7 +86,7 @@ def make_billing(rng: np.random.Generator, cust: dict, svc: dict, end: int, firs
     eligible = np.flatnonzero(inv_day <= first_export)
     anchors = np.sort(rng.choice(eligible, min(n_orphan, len(eligible)), replace=False))
     idx = np.arange(n_inv)
-    inv_no = 1000001 + idx + np.searchsorted(anchors, idx, side="left")
+    inv_no = first_inv + idx + np.searchsorted(anchors, idx, side="left")
 
     # Status timeline: (st1 at ts1), then (st2 at ts2); NEVER_TS = has not happened.
     unpaid = cust["defaulter"][inv_owner] & (inv_day >= cust["default_inv1"][inv_owner])
@@ -147,7 +147,7 @@ def make_billing(rng: np.random.Generator, cust: dict, svc: dict, end: int, firs
     order = np.lexsort((p_inv, p_ts))
     p_inv, p_ts, p_method = p_inv[order], p_ts[order], p_method[order]
     pay = {
-        "pay_no": 100000001 + np.arange(len(p_inv), dtype=np.int64), "inv_no": inv_no[p_inv],
+        "pay_no": first_pay + np.arange(len(p_inv), dtype=np.int64), "inv_no": inv_no[p_inv],
         "paid_day": p_ts // DAY, "amount": inv["total"][p_inv], "method": p_method,
         "ref_check": inv["ref_check"][p_inv], "ts": p_ts,
     }
@@ -159,7 +159,7 @@ def make_billing(rng: np.random.Generator, cust: dict, svc: dict, end: int, firs
     agency = rng.choice(len(catalogue.AGENCIES), nc, p=agency_p)
     c_owner = inv_owner[c_inv]
     cases = {
-        "case_no": 1000001 + np.arange(len(c_inv), dtype=np.int64), "cust_no": inv["cust_no"][c_inv],
+        "case_no": first_case + np.arange(len(c_inv), dtype=np.int64), "cust_no": inv["cust_no"][c_inv],
         "inv_no": inv_no[c_inv], "agency": agency[c_owner], "handed_day": handover[c_inv],
         "handed_ts": ts1[c_inv], "amount": inv["total"][c_inv], "outcome": outcome[c_inv],
         "close_day": np.where(ts2[c_inv] < NEVER_TS, ts2[c_inv] // DAY, NEVER), "close_ts": ts2[c_inv],

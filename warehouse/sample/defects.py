@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -35,6 +36,24 @@ def count(rate: float, base: int, weight: float) -> int:
     if rate <= 0 or base <= 0:
         return 0
     return max(1, round(rate * base * weight))
+
+
+class Counts:
+    """Defect counts of a run written in blocks, one ``count`` for the whole run per kind.
+
+    A block gets what its population adds to the count of all populations so far. The blocks' counts thus
+    add up to the count of the whole run (each block its share, rounded down or up): "at least one" holds
+    once for the run, not once per block. The first block gets exactly ``count`` of its own population.
+    """
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.seen: Counter[str] = Counter()  # population of earlier blocks, by kind
+
+    def count(self, kind: str, population: int, weight: float) -> int:
+        before = self.seen[kind]
+        self.seen[kind] += population
+        return count(self.rate, before + population, weight) - count(self.rate, before, weight)
 
 
 @dataclass
@@ -75,10 +94,10 @@ def _hetu_text(cust: dict, i: int) -> str:
     return ddmmyy + sign + nnn + identifiers.hetu_check_char(ddmmyy, nnn)
 
 
-def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cust: dict, svc: dict,
+def plan(rng: np.random.Generator, counts: Counts, n_customers: int, first: int, cust: dict, svc: dict,
          inv: dict, lines: dict, pay: dict, tickets: dict) -> list[Defect]:
     """Choose defect rows (disjoint within an entity) and describe each change."""
-    if rate <= 0:
+    if counts.rate <= 0:
         return []
     pick = _Picker(rng)
     out: list[Defect] = []
@@ -93,8 +112,8 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
     def ckey(i):
         return key("customers", cust["cust_no"][i])
 
-    n_mc = count(rate, n_persons, 1.0)
-    rows = pick.take(persons, n_mc + count(rate, n_persons, 0.2))
+    n_mc = counts.count("missing_contact", n_persons, 1.0)
+    rows = pick.take(persons, n_mc + counts.count("invalid_hetu_check", n_persons, 0.2))
     for j, i in enumerate(rows):
         if j < n_mc:
             r = rng.random()
@@ -103,7 +122,7 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
         else:
             out.append(Defect("invalid_hetu_check", "customers", ckey(i), "hetu", "hetu_check",
                               int(rng.integers(1, 31))))
-    for i in pick.take(firms, count(rate, len(firms), 0.5)):
+    for i in pick.take(firms, counts.count("invalid_ytunnus_check", len(firms), 0.5)):
         out.append(Defect("invalid_ytunnus_check", "customers", ckey(i), "business_id", "ytunnus_check",
                           int(rng.integers(1, 10))))
     for i in np.flatnonzero(cust["dup_of"] >= 0):
@@ -118,11 +137,11 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
     svc_cands = np.flatnonzero(owner_ok & (svc["open_day"] <= first))
 
     # Text glitches spread over billing and services files of the first export.
-    n_text = count(rate, n_customers, 0.05)
+    n_text = counts.count("text_glitch", n_customers, 0.05)
     malformed = rng.choice(["invoice_lines", "payments", "services"], n_text)
     bad_date = rng.choice(3, n_text)
     bad_number = rng.choice(3, n_text)
-    n_term = count(rate, len(svc_cands), 0.1)
+    n_term = counts.count("termination_before_opening", len(svc_cands), 0.1)
     rows = pick.take(svc_cands, n_term + int((malformed == "services").sum()))
     for j, i in enumerate(rows):
         k = key("services", svc["svc_no"][i])
@@ -133,7 +152,7 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
             out.append(_malformed(rng, "services", k))
 
     inv_cands = np.flatnonzero(inv["inv_day"] <= first)
-    n_total = count(rate, n_customers, 0.1)
+    n_total = counts.count("total_mismatch", n_customers, 0.1)
     n_date, n_num = int((bad_date == 0).sum()), int((bad_number == 2).sum())
     rows = pick.take(inv_cands, n_total + n_date + n_num)
     for j, i in enumerate(rows):
@@ -175,7 +194,7 @@ def plan(rng: np.random.Generator, rate: float, n_customers: int, first: int, cu
     t_owner = tickets["owner"]
     t_cands = np.flatnonzero(~cust["business"][t_owner] & (cust["del_day"][t_owner] == NEVER)
                              & (tickets["open_day"] <= first))
-    for i in pick.take(t_cands, count(rate, len(tickets["owner"]), 0.5)):
+    for i in pick.take(t_cands, counts.count("hetu_in_ticket", len(tickets["owner"]), 0.5)):
         o = t_owner[i]
         text = (" My personal identity code is {}." if cust["lang"][o] == 2 else " Henkilötunnukseni on {}.")
         out.append(Defect("hetu_in_ticket", "tickets", key("tickets", tickets["ticket_no"][i]), "messages",

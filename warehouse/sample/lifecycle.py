@@ -51,8 +51,12 @@ def _fee(rng: np.random.Generator, product: np.ndarray, business: np.ndarray) ->
     return (np.round(price * (1 - discount) / 10) * 10).astype(np.int64)
 
 
-def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_unknown: int) -> dict:
-    """Service contracts of all customers plus defaulters' collection timeline (``cust`` gains columns)."""
+def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_unknown: int,
+                  first_no: int) -> dict:
+    """Service contracts of all customers plus defaulters' collection timeline (``cust`` gains columns).
+
+    Service numbers start at ``first_no``.
+    """
     nc = len(cust["cust_no"])
     business = cust["business"]
     k = cust["n_services"]
@@ -110,7 +114,8 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
                       [rng.integers(20, 300, nc), rng.integers(180, 720, nc)], rng.integers(5, 60, nc))
     cust["close_day"] = np.where(defaulter, handover + delay, NEVER)
 
-    # Services the CRM does not know (a defect): owner -1, customer numbers above every real one.
+    # Services the CRM does not know (a defect): owner -1, customer numbers above every real one of the
+    # block (the next block's numbers start above these).
     if n_unknown:
         u_open = rng.integers(start, end + 1, n_unknown)
         u_product = rng.choice(len(PRICE), n_unknown, p=p_business)
@@ -134,7 +139,7 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
         "term_day": term, "reason": reason, "open_ts": open_ts, "term_ts": term_ts,
     }
     svc = {key: v[order] for key, v in svc.items()}
-    svc["svc_no"] = 10000001 + np.arange(s, dtype=np.int64)
+    svc["svc_no"] = first_no + np.arange(s, dtype=np.int64)
     cat = PRODUCT_CATEGORY[svc["product"]]
     site_p = catalogue.weights([w for *_, w in catalogue.SITES])
     has_site = (cat == COLOCATION) | (cat == catalogue.CATEGORIES.index("vps"))
@@ -163,7 +168,7 @@ def choose_deletions(rng: np.random.Generator, cust: dict, svc: dict, export_day
     cust["del_day"][chosen] = rng.choice(export_days[1:], k)
 
 
-def make_handovers(rng: np.random.Generator, cust: dict, svc: dict, pools, end: int) -> dict:
+def make_handovers(rng: np.random.Generator, cust: dict, svc: dict, pools, end: int, first_no: int) -> dict:
     """Data-centre keys signed out by colocation customers; returned at the latest when the contract ends."""
     colo = np.flatnonzero((PRODUCT_CATEGORY[svc["product"]] == COLOCATION) & (svc["owner"] >= 0))
     k = 1 + np.minimum(rng.poisson(0.8, len(colo)), 3)
@@ -192,5 +197,5 @@ def make_handovers(rng: np.random.Generator, cust: dict, svc: dict, pools, end: 
     }
     order = np.lexsort((rows, signed))
     h = {key: v[order] for key, v in h.items()}
-    h["handover_no"] = 1000001 + np.arange(n, dtype=np.int64)
+    h["handover_no"] = first_no + np.arange(n, dtype=np.int64)
     return h

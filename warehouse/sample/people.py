@@ -13,9 +13,34 @@ from .days import DAY, from_ymd, stamp, ymd
 from .pools import Pools
 
 
+class Issued:
+    """HETUs and Y-tunnus numbers of earlier blocks of a run: a later block must not give them out again."""
+
+    def __init__(self) -> None:
+        # Sorted, for _among: birth day * 1000 + individual number (as in _hetu), and Y-tunnus bases.
+        self.hetu = np.empty(0, dtype=np.int64)
+        self.ytunnus = np.empty(0, dtype=np.int64)
+
+    def add(self, c: dict) -> None:
+        person = ~c["business"]
+        self.hetu = np.sort(np.concatenate([self.hetu, c["birth_day"][person] * 1000 + c["hetu_nnn"][person]]))
+        self.ytunnus = np.sort(np.concatenate([self.ytunnus, c["ytunnus_base"][~person]]))
+
+
+def _among(values: np.ndarray, issued: np.ndarray) -> np.ndarray:
+    """Which values occur in the sorted array ``issued`` (np.isin would sort it again on every call)."""
+    if not len(issued):
+        return np.zeros(len(values), dtype=bool)
+    return issued[np.minimum(np.searchsorted(issued, values), len(issued) - 1)] == values
+
+
 def make_customers(rng: np.random.Generator, pools: Pools, n: int, n_dup: int, start: int, end: int,
-                   first_export: int) -> dict[str, np.ndarray]:
-    """Return customer columns sorted by creation time; ``n_dup`` extra rows re-register existing persons."""
+                   first_export: int, first_no: int, issued: Issued) -> dict[str, np.ndarray]:
+    """Return customer columns sorted by creation time; ``n_dup`` extra rows re-register existing persons.
+
+    Customer numbers start at ``first_no``; HETUs and Y-tunnus numbers avoid those in ``issued``, and the
+    block's own are added to it.
+    """
     c: dict[str, np.ndarray] = {}
     business = rng.random(n) < 0.2
     c["business"] = business
@@ -44,8 +69,8 @@ def make_customers(rng: np.random.Generator, pools: Pools, n: int, n_dup: int, s
     c["last_name"] = np.where(sv, pools.sv_last.sample(rng, n), pools.last.sample(rng, n))
     c["company_name"] = np.where(business, pools.companies.sample(rng, n), -1)
 
-    _hetu(rng, c, created, ~business)
-    _ytunnus(rng, c, business)
+    _hetu(rng, c, created, ~business, issued.hetu)
+    _ytunnus(rng, c, business, issued.ytunnus)
     _contact(rng, pools, c, business)
     c["consent"] = (rng.random(n) < 0.45).astype(np.int8)
     # A later update (e.g. a changed marketing consent) for some customers; before it the consent was flipped.
@@ -63,11 +88,12 @@ def make_customers(rng: np.random.Generator, pools: Pools, n: int, n_dup: int, s
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     c["dup_of"] = np.where(c["dup_of"] >= 0, rank[np.maximum(c["dup_of"], 0)], -1)
-    c["cust_no"] = 100001 + np.arange(len(order), dtype=np.int64)
+    c["cust_no"] = first_no + np.arange(len(order), dtype=np.int64)
+    issued.add(c)
     return c
 
 
-def _hetu(rng: np.random.Generator, c: dict, created: np.ndarray, person: np.ndarray) -> None:
+def _hetu(rng: np.random.Generator, c: dict, created: np.ndarray, person: np.ndarray, taken: np.ndarray) -> None:
     n = len(created)
     age_years = np.minimum(18 + rng.gamma(2.0, 12.0, n), 95)
     birth = created - (age_years * 365.25).astype(np.int64)
@@ -93,11 +119,12 @@ def _hetu(rng: np.random.Generator, c: dict, created: np.ndarray, person: np.nda
                     sign[rng.choice(pool, 2 - have, replace=False)] = s
     male = c["male"]
     nnn = 2 + 2 * rng.integers(0, 449, n) + male  # odd for men, even for women: 002-899
-    while True:  # unique DDMMYY+NNN among persons
+    while True:  # unique DDMMYY+NNN among persons, also those of earlier blocks
         key = birth[persons] * 1000 + nnn[persons]
         _, first = np.unique(key, return_index=True)
         clash = np.ones(len(persons), dtype=bool)
         clash[first] = False
+        clash |= _among(key, taken)
         if not clash.any():
             break
         redo = persons[clash]
@@ -109,16 +136,16 @@ def _hetu(rng: np.random.Generator, c: dict, created: np.ndarray, person: np.nda
     c["hetu_check"] = identifiers.hetu_check_index_array(ddmmyy, nnn)
 
 
-def _ytunnus(rng: np.random.Generator, c: dict, business: np.ndarray) -> None:
+def _ytunnus(rng: np.random.Generator, c: dict, business: np.ndarray, taken: np.ndarray) -> None:
     n = len(business)
     base = rng.integers(100000, 3300000, n)
     check = identifiers.ytunnus_check_array(base)
     idx = np.flatnonzero(business)
-    while True:  # skip numbers that are never issued, and keep them unique
+    while True:  # skip numbers that are never issued, and keep them unique (also across blocks)
         _, first = np.unique(base[idx], return_index=True)
         bad = np.ones(len(idx), dtype=bool)
         bad[first] = False
-        bad |= check[idx] < 0
+        bad |= (check[idx] < 0) | _among(base[idx], taken)
         if not bad.any():
             break
         redo = idx[bad]

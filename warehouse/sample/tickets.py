@@ -19,8 +19,9 @@ def _daytime(rng: np.random.Generator, ts: np.ndarray) -> np.ndarray:
     return np.where((sod < 7 * 3600) | (sod >= 22 * 3600), next_morning, ts)
 
 
-def make_tickets(rng: np.random.Generator, cust: dict, svc: dict, end: int,
-                 export_days: list[int]) -> tuple[dict, dict]:
+def make_tickets(rng: np.random.Generator, cust: dict, svc: dict, end: int, export_days: list[int],
+                 first_no: int) -> tuple[dict, dict]:
+    """Tickets (numbered from ``first_no`` in order of opening) and their messages."""
     nc = len(cust["cust_no"])
     created = cust["created_ts"] // DAY
     known = svc["owner"] >= 0
@@ -64,7 +65,7 @@ def make_tickets(rng: np.random.Generator, cust: dict, svc: dict, end: int,
     rank[order] = np.arange(t)
     lang = np.where(cust["lang"][owner] == 2, 1, 0)  # Swedish speakers write in Finnish here
     tickets = {
-        "ticket_no": 1000001 + rank, "owner": owner, "opened_ts": opened_ts, "open_day": opened_ts // DAY,
+        "ticket_no": first_no + rank, "owner": owner, "opened_ts": opened_ts, "open_day": opened_ts // DAY,
         "closed_ts": closed_ts, "close_day": closed_ts // DAY,
         "channel": rng.choice(len(catalogue.CHANNELS), t, p=catalogue.CHANNEL_P), "subject": topic * 2 + lang,
     }

@@ -4,14 +4,13 @@ final encoding (ISO-8859-15 for billing, a BOM for customers) and applies the ma
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
-import duckdb
 import numpy as np
 
+from .. import db
 from . import billing, catalogue, defects, tickets
 from .days import DAY, NEVER, from_day
 from .identifiers import HETU_CHECK_CHARS, SIGNS
@@ -85,25 +84,42 @@ def _lit(values) -> str:
 
 
 class Writer:
-    """Loads the generated columns into DuckDB once, then writes every export file of every date."""
+    """Writes every export file of every date, block by block of customers.
 
-    def __init__(self, out: Path, data: dict, plan: list[defects.Defect]):
+    The first block creates each file with its header; later blocks append their rows to it.
+    """
+
+    def __init__(self, out: Path):
         self.out = out
-        self.tmp = out / ".generate-tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect()
-        self.con.execute("SET enable_progress_bar = false")
-        self.con.execute("SET preserve_insertion_order = true")
-        self.con.execute(MACROS)
-        self.plan = plan
-        self.by_entity: dict[str, dict[str, list[defects.Defect]]] = defaultdict(lambda: defaultdict(list))
-        for d in plan:
-            self.by_entity[d.entity][d.key].append(d)
-        self.files: list[dict] = []
-        self._load(data)
+        self.tmp = out / ".generate-tmp"  # DuckDB's output before re-encoding, and where DuckDB spills
+        self.lines: dict[str, int] = {}  # physical lines written so far, by file
+
+    @property
+    def files(self) -> list[dict]:
+        return [{"path": rel, "rows": n if rel.endswith(".jsonl") else n - 1} for rel, n in self.lines.items()]
+
+    def write_block(self, data: dict, plan: list[defects.Defect], dates: list[int]) -> None:
+        """Load one block's columns into DuckDB and write its rows of every file of every date."""
+        # A connection per block: closing it frees its tables and the NumPy arrays registered in it.
+        # db.connect applies the warehouse's memory limit (WAREHOUSE_MEMORY_LIMIT); past it DuckDB spills.
+        self.con = db.connect(temp_directory=self.tmp)
+        try:
+            self.con.execute("SET enable_progress_bar = false")
+            self.con.execute("SET preserve_insertion_order = true")
+            self.con.execute(MACROS)
+            self.plan = plan
+            self.by_entity: dict[str, dict[str, list[defects.Defect]]] = defaultdict(lambda: defaultdict(list))
+            for d in plan:
+                self.by_entity[d.entity][d.key].append(d)
+            self._load(data)
+            for day in dates:
+                for entity in FILES:
+                    self.write(entity, day, day == dates[0])
+        finally:
+            self.con.close()
+            del self.con
 
     def close(self) -> None:
-        self.con.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- loading ---------------------------------------------------------------------------------
@@ -383,32 +399,37 @@ class Writer:
     def write(self, entity: str, day: int, first: bool) -> None:
         folder, ext, encoding, bom = FILES[entity]
         rel = f"{folder}/{entity}_{from_day(day):%Y%m%d}.{ext}"
+        append = rel in self.lines  # an earlier block began the file
+        if append and entity == "products":
+            return  # the catalogue is not per customer: the first block wrote all of it
         dst = self.out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / rel.replace("/", "_")
-        csv_options = "FORMAT csv, DELIMITER ';', QUOTE '\"', ESCAPE '\"', HEADER"
+        csv_options = f"FORMAT csv, DELIMITER ';', QUOTE '\"', ESCAPE '\"', HEADER {'false' if append else 'true'}"
         fmt = "FORMAT json" if ext == "jsonl" else csv_options
         target = str(tmp).replace("'", "''")
         self.con.execute(f"COPY ({self.query(entity, day, first)}) TO '{target}' ({fmt})")
         fixes = self._fixes(entity, first)
-        lines = _finish(tmp, dst, rel, encoding, bom, fixes, None if ext == "jsonl" else COLUMNS[entity])
-        self.files.append({"path": rel, "rows": lines if ext == "jsonl" else lines - 1})
+        columns = None if ext == "jsonl" else COLUMNS[entity]
+        self.lines[rel] = _finish(tmp, dst, rel, encoding, bom, fixes, columns, self.lines.get(rel, 0), append)
 
 
-def _finish(tmp: Path, dst: Path, rel: str, encoding: str, bom: bool, fixes: dict,
-            columns: list[str] | None) -> int:
-    """Stream DuckDB's UTF-8 output into the final file; return the number of physical lines."""
+def _finish(tmp: Path, dst: Path, rel: str, encoding: str, bom: bool, fixes: dict, columns: list[str] | None,
+            lines_before: int, append: bool) -> int:
+    """Stream DuckDB's UTF-8 output into the final file, or onto its end when `append`; return the file's
+    number of physical lines (line numbers of defects count on from `lines_before`)."""
+    lines = lines_before
     if encoding == "utf-8" and not bom and not fixes:
-        lines = 0
-        with open(tmp, "rb") as f:
-            while block := f.read(CHUNK):
+        with open(tmp, "rb") as src, open(dst, "ab" if append else "wb") as out:
+            while block := src.read(CHUNK):
                 lines += block.count(b"\n")
-        os.replace(tmp, dst)
+                out.write(block)
+        tmp.unlink()
         return lines
-    lines = 0
     carry = ""
-    with open(tmp, encoding="utf-8", newline="") as src, open(dst, "w", encoding=encoding, newline="") as out:
-        if bom:
+    with (open(tmp, encoding="utf-8", newline="") as src,
+          open(dst, "a" if append else "w", encoding=encoding, newline="") as out):
+        if bom and not append:
             out.write("\ufeff")
         while True:
             block = src.read(CHUNK)
