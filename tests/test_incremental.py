@@ -25,7 +25,7 @@ LAST_DAY = f"{END:%Y%m%d}"
 # Columns that are the time of the build, not a result of the data.
 BUILD_TIME = {("churn", "data_cutoff"): ["built_at"]}
 # The incremental models' own bookkeeping.
-NOT_COMPARED = {("intermediate", "incremental_state")}
+NOT_COMPARED = {("intermediate", "incremental_state"), ("build_state", "incremental_state")}
 
 
 def _warehouse(home: Home, *args: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from privacy.rectify import ensure_rectifications
 from warehouse import pseudonym
 from warehouse.home import PROJECT_DIR, Home
+from warehouse.db import connect
 from warehouse.keys import create_key
 from warehouse.vault import vault_key
 
@@ -104,6 +105,8 @@ def build(home: Home, *, full_refresh: bool = False) -> list[DbtOutcome]:
     """
     ensure_pseudonym_key(home)
     home.analytics_next.unlink(missing_ok=True)
+    if home.analytics.exists() and not full_refresh:
+        _seed_next(home)
     ensure_rectifications(home.vault)  # a source of the staging models
     outcomes = [run_dbt(home, "build", *(["--full-refresh"] if full_refresh else []))]
     if not outcomes[0].success:
@@ -153,6 +156,21 @@ def ensure_pseudonym_key(home: Home) -> None:
             "deliberately by deleting analytics.duckdb (every pseudonymous key will change)")
     create_key(path)
     log.info("created pseudonym key %s", path)
+
+
+def _seed_next(home: Home) -> None:
+    """Start the new analytics file as a copy of the published one, for the incremental marts to update.
+
+    The published file stays untouched for its readers. The quality results the last check wrote into it
+    describe the last data, not the next: they go, and the next check writes its own.
+    """
+    shutil.copyfile(home.analytics, home.analytics_next)
+    home.analytics_next.chmod(0o600)
+    con = connect(home.analytics_next)
+    try:
+        con.execute("drop schema if exists quality cascade")
+    finally:
+        con.close()
 
 
 def discard(home: Home) -> None:

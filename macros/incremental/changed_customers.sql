@@ -1,5 +1,5 @@
 {#-
-    changed_customers(all_customers, fingerprint, dates_moved=none)
+    changed_customers(all_customers, fingerprint)
 
     The customers whose rows of a customer-partitioned model (`customer_id` as key_expressions writes it)
     may have changed since the model's previous build, for `forget_changes`:
@@ -11,10 +11,11 @@
       - the customers of every customer, service and key-handover row that differs between a snapshot
         loaded since and the snapshot before it (added, removed or changed rows);
       - every customer with a rectification or a legal hold on record (few, and cheap to recompute);
-      - `dates_moved`: a query of further customer ids, e.g. those whose services start or end between the
-        previous and this build's cut-off date.
+      - the customers with a service that opened, ended or vanished, or an invoice that fell due, between
+        the previous build's cut-off date and the newest export date: what counts as active or overdue on
+        the cut-off (or audit) date changed for them.
 -#}
-{% macro changed_customers(all_customers, fingerprint, dates_moved=none) -%}
+{% macro changed_customers(all_customers, fingerprint) -%}
     {%- set customer = clean_string('cast(changed_rows.customer_id as varchar)') -%}
     select everyone.customer_id
     from ({{ all_customers }}) as everyone
@@ -65,12 +66,20 @@
     select {{ customer }}
     from {{ ref('int_retention__legal_holds') }} as changed_rows
 
-    {%- if dates_moved %}
+    union
+
+    select {{ customer }}
+    from {{ ref('stg_services__services') }} as changed_rows
+    where
+        changed_rows.opened_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
+        or changed_rows.terminated_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
+        or changed_rows.deleted_at_source_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
 
     union
 
-    select changes_by_date.customer_id from ({{ dates_moved }}) as changes_by_date
-    {%- endif %}
+    select {{ customer }}
+    from {{ ref('stg_billing__invoices') }} as changed_rows
+    where changed_rows.due_date between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
 {%- endmacro %}
 
 {#- Files of one entity loaded since the previous build that replace a version loaded before. -#}
@@ -143,10 +152,8 @@
     qualify bool_and(sides.is_new) over same_row or not bool_or(sides.is_new) over same_row
 {%- endmacro %}
 
-{#-
-    The cut-off date (the newest services snapshot) the previous build saw; a service that opened, ended or
-    vanished after it may count differently in the cut-off month and in the customer's retention state.
--#}
+
+{#- The cut-off date (the newest services snapshot) the previous build saw. -#}
 {% macro previous_cutoff_date() -%}
     (
         select max(files.export_date)
@@ -159,28 +166,52 @@
     )
 {%- endmacro %}
 
-{#- Customers with a service dated on or after the previous cut-off (services: as stg_services__services). -#}
-{% macro services_dated_since_previous_cutoff(services) -%}
-    select {{ clean_string('cast(dated.customer_id as varchar)') }} as customer_id
-    from {{ services }} as dated
-    where greatest(dated.opened_on, dated.terminated_on, dated.deleted_at_source_on) >= {{ previous_cutoff_date() }}
+{#- The newest export date loaded: the latest the cut-off and the audit date can be. -#}
+{% macro newest_export_date() -%}
+    (select max(files.export_date) from {{ source('ingest', 'files') }} as files where files.status = 'loaded')
 {%- endmacro %}
 
-{#- changed_customers of a model derived from services and the month spine (fingerprint: cut-off month). -#}
+{#-
+    The rows of `relation` (invoice lines or payments) that belong to the invoices of `invoices` (the
+    changed customers' invoices), or to no invoice at all (no customer: recomputed every time).
+-#}
+{% macro of_changed_invoices(relation, invoices) -%}
+    {%- set all_invoices = ref('stg_billing__invoices') -%}
+    {%- if is_incremental() -%}
+        {{ relation }}.invoice_id in (select {{ invoices }}.invoice_id from {{ invoices }})
+        or {{ relation }}.invoice_id is null
+        or {{ relation }}.invoice_id not in (
+            select all_invoices.invoice_id
+            from {{ all_invoices }} as all_invoices
+            where all_invoices.invoice_id is not null
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- changed_customers of a model derived from services, invoices and the month spine. -#}
 {% macro changed_service_customers() -%}
     {{ changed_customers(
-        all_customers="select customer_id from " ~ ref('stg_services__services'),
+        all_customers="select customer_id from " ~ ref('stg_services__services')
+            ~ " union select customer_id from " ~ ref('stg_billing__invoices'),
         fingerprint=cutoff_month_fingerprint(),
-        dates_moved=services_dated_since_previous_cutoff(ref('stg_services__services')),
     ) }}
 {%- endmacro %}
 
-{#- What a month-partitioned model depends on besides the data: the cut-off month (a new month adds a row). -#}
+{#-
+    What a month-partitioned model depends on besides the data: the cut-off month (a new month adds a row),
+    and for the marts the erasures and the pseudonym key (erasures_and_key).
+-#}
 {% macro cutoff_month_fingerprint() -%}
-    select cast(data_cutoff.cutoff_month as varchar) from {{ ref('int_data_cutoff') }} as data_cutoff
+    select concat_ws(
+        '|',
+        (select cast(data_cutoff.cutoff_month as varchar) from {{ ref('int_data_cutoff') }} as data_cutoff),
+        {{ erasures_and_key() }}
+    )
 {%- endmacro %}
 
-{#- changed_customers of the retention records (int_retention__expiries). -#}
+{#- changed_customers of the retention records. -#}
 {% macro changed_retention_customers() -%}
     {%- set all_customers -%}
         {%- for model in ['stg_crm__customers', 'stg_services__services', 'stg_billing__invoices',
@@ -189,19 +220,29 @@
             {{ 'union' if not loop.last }}
         {% endfor -%}
     {%- endset -%}
-    {{ changed_customers(
-        all_customers=all_customers,
-        fingerprint=retention_fingerprint(),
-        dates_moved=services_dated_since_previous_cutoff(ref('stg_services__services')),
-    ) }}
+    {{ changed_customers(all_customers=all_customers, fingerprint=retention_fingerprint()) }}
 {%- endmacro %}
 
-{#- What the retention records depend on besides the data: the rules, the legal holds, `retention_as_of`. -#}
+{#-
+    What the retention records depend on besides the data: the rules, the legal holds, `retention_as_of`,
+    the erasures and the pseudonym key.
+-#}
 {% macro retention_fingerprint() -%}
     select md5(concat_ws(
         '|',
         (select string_agg(cast(rules as varchar), ';' order by rules.rule_id) from {{ ref('int_retention__rules') }} as rules),
         (select string_agg(cast(holds as varchar), ';' order by cast(holds as varchar)) from {{ ref('int_retention__legal_holds') }} as holds),
-        '{{ var('retention_as_of', '') }}'
+        '{{ var('retention_as_of', '') }}',
+        {{ erasures_and_key() }}
     ))
+{%- endmacro %}
+
+{#-
+    Inputs of every pseudonymised or retention table besides the exports: how many records the retention
+    enforcement has erased, and which pseudonym key is in use (the key of a constant: rotating the key
+    re-keys every row).
+-#}
+{% macro erasures_and_key() -%}
+    (select cast(count(*) as varchar) from {{ source('retention', 'erasure_ledger') }} as erased),
+    pseudonymous_key('incremental-state')
 {%- endmacro %}

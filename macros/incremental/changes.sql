@@ -13,16 +13,32 @@
     tables there when it erases, also drops the state: the next build is a full one.
 -#}
 
-{% macro incremental_state_relation() -%}
-    intermediate.incremental_state
+{#-
+    Where a model's state is kept: beside its table. The vault's in its intermediate schema; the analytics
+    database's in its own `build_state` schema, so that it is published, or discarded, with the marts.
+-#}
+{% macro incremental_state_relation(database=none) -%}
+    {%- set database = database or this.database -%}
+    {%- if database == target.database -%}
+        {{ database }}.intermediate.incremental_state
+    {%- else -%}
+        {{ database }}.build_state.incremental_state
+    {%- endif -%}
 {%- endmacro %}
 
 {#- on-run-start: the state table, created once before the models run in parallel. -#}
 {% macro create_incremental_state() -%}
-    create schema if not exists {{ incremental_state_relation().split('.')[0] }};
-    create table if not exists {{ incremental_state_relation() }} (
-        model varchar primary key, load_id bigint, fingerprint varchar, recomputed_keys bigint, built_at timestamp
-    )
+    {%- for database in [target.database, 'analytics'] -%}
+        {%- set relation = incremental_state_relation(database) -%}
+        create schema if not exists {{ relation.rsplit('.', 1)[0] }};
+        create table if not exists {{ relation }} (
+            model varchar primary key,
+            load_id bigint,
+            fingerprint varchar,
+            recomputed_keys bigint,
+            built_at timestamp
+        );
+    {% endfor -%}
 {%- endmacro %}
 
 {#- The newest load_id the previous build of this model saw (-1: none recorded, so everything is new). -#}
@@ -52,16 +68,23 @@
     Pre-hook: keep the keys `changes_query` returns in changes_relation(), and delete their rows (and those
     without a key, see is_changed).
     keys: the partition key column(s) of the table, compared as `key_expressions` writes them (trimmed
-    varchar), the form `changed_delta_keys` and `changed_customers` return.
+    varchar), the form `changed_delta_keys` and `changed_customers` return; with pseudonymised=true the
+    table's key is `customer_key`, the pseudonymous key of the changed customer_id (a mart).
 -#}
-{% macro forget_changes(keys, changes_query) -%}
+{% macro forget_changes(keys, changes_query, pseudonymised=false) -%}
     {%- if is_incremental() -%}
         {%- set keys = [keys] if keys is string else keys -%}
         create or replace temp table changes__{{ this.identifier }} as {{ changes_query }};
         delete from {{ this }}
         where
-            ({{ key_expressions(keys) | join(', ') }}) in (select * from {{ changes_relation() }})
-            or {{ key_expressions(keys)[0] }} is null
+            {% if pseudonymised -%}
+            {{ keys[0] }} in (select pseudonymous_key(changes.customer_id) from {{ changes_relation() }} as changes)
+            {%- else -%}
+            -- the table's keys are clean already: a cast is enough to compare them
+            ({% for k in keys %}cast({{ k }} as varchar){{ ', ' if not loop.last }}{% endfor %})
+            in (select * from {{ changes_relation() }})
+            {%- endif %}
+            or {{ keys[0] }} is null
     {%- endif -%}
 {%- endmacro %}
 

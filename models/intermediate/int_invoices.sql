@@ -2,19 +2,28 @@
 -- late (the payment completing it came after the due date), overdue (unpaid balance past due).
 -- Personal data in clear: the ids.
 -- A table: several marts and tests read it (each recomputation re-reads every invoice and payment version).
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ forget_changes('customer_id', changed_service_customers()) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 
 with
 
 invoices as (
 
     select * from {{ ref('stg_billing__invoices') }}
+    where {{ is_changed('customer_id', 'stg_billing__invoices') }}
 
 ),
 
 payments as (
 
     select * from {{ ref('stg_billing__payments') }}
+    where {{ of_changed_invoices('stg_billing__payments', 'invoices') }}
 
 ),
 

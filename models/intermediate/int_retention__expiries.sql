@@ -44,35 +44,15 @@ invoices as (
 
 invoice_lines as (
 
-    -- those of the invoices above, and those whose invoice was not exported (no customer)
     select * from {{ ref('stg_billing__invoice_lines') }}
-    {%- if is_incremental() %}
-    where
-        stg_billing__invoice_lines.invoice_id in (select invoices.invoice_id from invoices)
-        or stg_billing__invoice_lines.invoice_id is null
-        or stg_billing__invoice_lines.invoice_id not in (
-            select all_invoices.invoice_id
-            from {{ ref('stg_billing__invoices') }} as all_invoices
-            where all_invoices.invoice_id is not null
-        )
-    {%- endif %}
+    where {{ of_changed_invoices('stg_billing__invoice_lines', 'invoices') }}
 
 ),
 
 payments as (
 
-    -- those of the invoices above, and those whose invoice was not exported (no customer)
     select * from {{ ref('stg_billing__payments') }}
-    {%- if is_incremental() %}
-    where
-        stg_billing__payments.invoice_id in (select invoices.invoice_id from invoices)
-        or stg_billing__payments.invoice_id is null
-        or stg_billing__payments.invoice_id not in (
-            select all_invoices.invoice_id
-            from {{ ref('stg_billing__invoices') }} as all_invoices
-            where all_invoices.invoice_id is not null
-        )
-    {%- endif %}
+    where {{ of_changed_invoices('stg_billing__payments', 'invoices') }}
 
 ),
 

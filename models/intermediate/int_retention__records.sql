@@ -1,8 +1,8 @@
--- Every record of the register with its retention status on the audit date (int_retention__audit_date):
--- `on_hold` if a legal hold applies to the customer (open collection case, or a dispute in the policy), else
--- `overdue` when as_of_date > expires_on, `due_soon` when expires_on is at most `due_soon_days` after
--- as_of_date, else `kept` (also while the clock has not started). Records in the erasure ledger are left
--- out. Personal data in clear: the ids.
+-- Every record of the register with its retention status on the audit date (int_retention__audit_date,
+-- macros/retention/status.sql): `on_hold` if a legal hold applies to the customer (open collection case, or a
+-- dispute in the policy), else `overdue` when as_of_date > expires_on, `due_soon` when expires_on is at most
+-- `due_soon_days` after as_of_date, else `kept` (also while the clock has not started). Records in the
+-- erasure ledger are left out. Personal data in clear: the ids.
 -- A view over the incremental int_retention__expiries: the status moves with the audit date every day, the
 -- expiry dates only with the data.
 with
@@ -53,18 +53,10 @@ final as (
         expiries.clock_event,
         expiries.clock_started_on,
         expiries.expires_on,
-        case
-            when expiries.hold_reason is not null then 'on_hold'
-            when expiries.expires_on is null then 'kept'
-            when audit_date.as_of_date > expiries.expires_on then 'overdue'
-            when expiries.expires_on - audit_date.as_of_date <= policy.due_soon_days then 'due_soon'
-            else 'kept'
-        end as status,
+        {{ retention_status('expiries.expires_on', 'expiries.hold_reason', 'audit_date.as_of_date',
+                            'policy.due_soon_days') }} as status,
         expiries.hold_reason,
-        case
-            when audit_date.as_of_date > expiries.expires_on
-                then audit_date.as_of_date - expiries.expires_on
-        end as days_past_expiry,
+        {{ days_past_expiry('expiries.expires_on', 'audit_date.as_of_date') }} as days_past_expiry,
         audit_date.as_of_date,
         policy.policy_version
 

@@ -1,10 +1,21 @@
 -- One row per customer and month from the customer's first month with MRR to the cut-off month: MRR,
 -- the month's movement and its parts. Keyed by the pseudonymous customer_key.
+-- Incremental by customer, as the vault tables it reads (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changes('customer_key', changed_service_customers(), pseudonymised=true) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 with
 
 customer_months as (
 
     select * from {{ ref('int_customer_months') }}
+    where {{ is_changed('customer_id', 'int_customer_months') }}
 
 ),
 

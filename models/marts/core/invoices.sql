@@ -1,9 +1,20 @@
 -- One row per invoice, keyed pseudonymously, with what was paid and when; no reference numbers.
+-- Incremental by customer, as the vault tables it reads (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changes('customer_key', changed_service_customers(), pseudonymised=true) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 with
 
 invoices as (
 
     select * from {{ ref('int_invoices') }}
+    where {{ is_changed('customer_id', 'int_invoices') }}
 
 ),
 

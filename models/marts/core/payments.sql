@@ -1,15 +1,27 @@
 -- One row per payment, keyed pseudonymously and joinable on customer_key; no reference numbers.
+-- Incremental by customer, as the vault tables it reads (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changes('customer_key', changed_service_customers(), pseudonymised=true) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 with
-
-payments as (
-
-    select * from {{ ref('stg_billing__payments') }}
-
-),
 
 invoices as (
 
     select * from {{ ref('stg_billing__invoices') }}
+    where {{ is_changed('customer_id', 'stg_billing__invoices') }}
+
+),
+
+payments as (
+
+    select * from {{ ref('stg_billing__payments') }}
+    where {{ of_changed_invoices('stg_billing__payments', 'invoices') }}
 
 ),
 

@@ -1,9 +1,20 @@
 -- One row per service contract, keyed pseudonymously; no usernames or circuit identifiers.
+-- Incremental by customer, as the vault tables it reads (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changes('customer_key', changed_service_customers(), pseudonymised=true) }}",
+        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+    )
+}}
 with
 
 services as (
 
     select * from {{ ref('int_services') }}
+    where {{ is_changed('customer_id', 'int_services') }}
 
 ),
 

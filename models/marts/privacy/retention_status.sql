@@ -1,11 +1,22 @@
 -- Retention status of every record of the customer register, for the privacy officer and the scheduled
 -- audit (`warehouse audit`). No personal data: records and customers appear only as pseudonymous keys
 -- (HMAC of the operational id, warehouse/pseudonym.py); look a record up by computing the key of its id.
+-- Incremental by customer, as the vault tables it reads (macros/incremental).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changes('customer_key', changed_retention_customers(), pseudonymised=true) }}",
+        post_hook=["{{ remember_build(retention_fingerprint()) }}", "{{ refresh_retention_status() }}"],
+    )
+}}
 with
 
 records as (
 
     select * from {{ ref('int_retention__records') }}
+    where {{ is_changed('customer_id', 'int_retention__records') }}
 
 ),
 
