@@ -23,7 +23,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report")
+STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report",
+          "daily-ingest", "daily-build", "daily-check", "daily-audit")
 # Exit codes of a stage that did its work: `check`, `audit` and `build` exit 1 on the sample's injected
 # defects, overdue records or stale sources. Anything else (2: usage, an exception) is a failed stage.
 DONE = (0, 1)
@@ -42,12 +43,41 @@ def _cli(args: argparse.Namespace, *command: str) -> int:
 
 
 # --- the stages: each returns an exit code -----------------------------------------------------------------
+def _exports(args: argparse.Namespace) -> Path:
+    """All the generated exports; the inbox gets the earlier days first, the last day in the daily stages."""
+    return args.inbox.parent / "exports"
+
+
+def _last_day(args: argparse.Namespace) -> str:
+    manifest = json.loads((_exports(args) / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["export_dates"][-1]
+
+
+def _deliver(args: argparse.Namespace, *, last_day: bool) -> None:
+    """Link the exports of the days before the last (or of the last day) into the inbox, as the systems would."""
+    stamp = _last_day(args).replace("-", "")
+    for path in _exports(args).rglob("*_*.*"):
+        if (stamp in path.name) == last_day:
+            target = args.inbox / path.relative_to(_exports(args))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            target.hardlink_to(path)
+
+
 def stage_generate(args: argparse.Namespace) -> int:
-    return _cli(args, "generate", "--out", str(args.inbox), "--customers", str(args.customers), "--seed",
+    code = _cli(args, "generate", "--out", str(_exports(args)), "--customers", str(args.customers), "--seed",
                 str(args.seed), "--start", args.start, "--end", args.end)
+    _deliver(args, last_day=False)
+    return code
 
 
 def stage_ingest(args: argparse.Namespace) -> int:
+    return _cli(args, "ingest", "--inbox", str(args.inbox))
+
+
+def stage_daily_ingest(args: argparse.Namespace) -> int:
+    """The next day: the last export day's files arrive and are ingested."""
+    _deliver(args, last_day=True)
     return _cli(args, "ingest", "--inbox", str(args.inbox))
 
 
@@ -122,19 +152,20 @@ def _table_rows(con, where: str) -> dict[str, int]:
 
 
 def rows_generate(args: argparse.Namespace) -> tuple[int, dict]:
-    manifest = json.loads((args.inbox / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((_exports(args) / "manifest.json").read_text(encoding="utf-8"))
     return sum(f["rows"] for f in manifest["files"]), {"files": len(manifest["files"]),
                                                         "defects": len(manifest["defects"])}
 
 
-def rows_ingest(args: argparse.Namespace) -> tuple[int, dict]:
+def rows_ingest(args: argparse.Namespace, day: str | None = None) -> tuple[int, dict]:
+    """The files of the inbox loaded so far, or of one export day."""
     con = _vault(args)
     try:
         files, read, loaded, rejected, refused = con.execute("""
             select count(*) filter (where status = 'loaded'), coalesce(sum(rows_read), 0),
                    coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0),
                    count(*) filter (where status = 'refused')
-            from ingest.files""").fetchone()
+            from ingest.files where ? is null or export_date = cast(? as date)""", [day, day]).fetchone()
     finally:
         con.close()
     return int(read), {"files": files, "rows_loaded": int(loaded), "rows_rejected": int(rejected),
@@ -160,8 +191,14 @@ def rows_build(args: argparse.Namespace) -> tuple[int, dict]:
         tables = _table_rows(con, "table_schema in ('core', 'churn', 'privacy')")
     finally:
         con.close()
+    vault = _vault(args)
+    try:  # what the incremental models recomputed (null: all of it)
+        recomputed = dict(vault.execute("select model, recomputed_keys from intermediate.incremental_state"
+                                        " order by model").fetchall())
+    finally:
+        vault.close()
     return sum(tables.values()), {"mart_tables": len(tables), "largest": dict(sorted(
-        tables.items(), key=lambda kv: -kv[1])[:5])}
+        tables.items(), key=lambda kv: -kv[1])[:5]), "recomputed_keys": recomputed}
 
 
 def checked_tables() -> dict[str, str]:
@@ -220,6 +257,10 @@ RUN: dict[str, tuple[Callable, Callable]] = {
     "check-plain": (stage_check_plain, rows_check),
     "audit": (stage_audit, rows_audit),
     "report": (stage_report, rows_report),
+    "daily-ingest": (stage_daily_ingest, lambda args: rows_ingest(args, _last_day(args))),
+    "daily-build": (stage_build, rows_build),
+    "daily-check": (stage_check, rows_check),
+    "daily-audit": (stage_audit, rows_audit),
 }
 
 

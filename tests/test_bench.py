@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report")
+STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report",
+          "daily-ingest", "daily-build", "daily-check", "daily-audit")
 
 
 def test_the_harness_records_every_stage_with_time_rows_and_memory(tmp_path):
@@ -39,7 +40,13 @@ def test_the_harness_records_every_stage_with_time_rows_and_memory(tmp_path):
     # The comparisons are there (their targets are the benchmark's business, not the test's).
     assert size["comparisons"]["ingest_vs_read_csv"]["ratio"] > 0
     assert size["comparisons"]["check_vs_plain_sql"]["ratio"] > 0
+    assert set(size["comparisons"]["daily_vs_full"]["stages"]) == {s for s in STAGES if s.startswith("daily-")}
+    # The full stages held back the last export day; the daily ones loaded it and built incrementally.
+    stages = size["stages"]
+    assert 0 < stages["daily-ingest"]["rows"] < stages["ingest"]["rows"]
+    assert stages["build"]["detail"]["recomputed_keys"]["int_retention__expiries"] is None  # a full build
+    assert stages["daily-build"]["detail"]["recomputed_keys"]["int_retention__expiries"] > 0
     # The homes (vault, exports: personal data) are gone; the stages' logs stay beside them.
-    assert not (work / "300" / "home").exists() and not (work / "300" / "inbox").exists()
+    assert not any((work / "300" / name).exists() for name in ("home", "inbox", "exports"))
     # The report stage rendered the churn report it was asked for.
     assert size["stages"]["report"]["detail"]["files"]
