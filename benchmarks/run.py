@@ -387,7 +387,8 @@ def markdown(results: dict) -> str:
            f"`warehouse generate --customers N --seed {results['seed']} --start {results['start']} --end "
            f"{results['end']}` (every file of the contract, 3 daily exports, the first with the full history, 1 % "
            "defects). The stages ingest to report take the exports but the last day's; the daily stages then take "
-           "the last day's files, as the daily job would (the build recomputes only what they changed). Rows: generate = rows written; ingest = rows read (loaded + rejected); build = rows of the "
+           "the last day's files, as the daily job would (the build recomputes only what they changed). Rows: "
+           "generate = rows written; ingest = rows read (loaded + rejected); build = rows of the "
            "marts in analytics; check = rows of the tables the 102 checks read; audit = records in "
            "privacy.retention_status; report = rows of the churn marts. Exit 1 of check and audit is the "
            "sample's injected defects and overdue records, as intended.", ""]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from privacy.rectify import ensure_rectifications
 from warehouse import pseudonym
-from warehouse.home import PROJECT_DIR, Home
 from warehouse.db import connect
+from warehouse.home import PROJECT_DIR, Home
 from warehouse.keys import create_key
 from warehouse.vault import vault_key
 
