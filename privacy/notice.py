@@ -61,11 +61,11 @@ def _vault_encrypted() -> bool:
 
 
 def _analytics_pseudonymised() -> bool:
-    """Pseudonymous keys are HMAC-SHA256: RFC 4231 test case 2."""
+    """Pseudonymous keys are HMAC-SHA256 (truncated to 128 bits): RFC 4231 test case 2."""
     from warehouse.pseudonym import pseudonymous_key
 
     return (pseudonymous_key(b"Jefe", "what do ya want for nothing?")
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"[:32])
 
 
 def _owner_only_files() -> bool:

@@ -180,7 +180,7 @@ def test_bridge_identity_and_no_identifiers_in_analytics(analytics):
         """).fetchone()[0]
     assert unbalanced == 0
     keys = {k for (k,) in analytics.execute("select distinct customer_key from churn.customer_months").fetchall()}
-    assert len(keys) == 7 and all(len(k) == 64 and not k.startswith("C") for k in keys)
+    assert len(keys) == 7 and all(len(k) == 32 and not k.startswith("C") for k in keys)
 
 
 def test_core_customers_status_on_the_cutoff(analytics):
