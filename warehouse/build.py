@@ -1,8 +1,9 @@
 """Run dbt in-process (dbtRunner: no start-up cost per command) and publish the analytics database.
 
-dbt writes staging views into the vault and marts into `analytics.next.duckdb`, attached as `analytics`.
-Only a successful build replaces `analytics.duckdb`, by an atomic rename: an analyst who has the old file
-open keeps reading it undisturbed and never sees a half-built state.
+dbt writes staging views into the vault and marts into `analytics.next.duckdb`, attached as `analytics`:
+a copy of the published file, which the incremental marts update (a fresh one with --full-refresh). Only a
+successful build replaces `analytics.duckdb`, by an atomic rename: an analyst who has the old file open
+keeps reading it undisturbed and never sees a half-built state.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn) -> None:
         # Runs before the profile's `attach:`: the encrypted vault can only be written with httpfs loaded.
         load_crypto(conn)
+        # profiles.yml's `threads` is how many models dbt builds at once; DuckDB's own threads are set here,
+        # as for every other connection (warehouse/db.py), when the operator chose a number.
+        if os.environ.get("WAREHOUSE_THREADS"):
+            conn.execute(f"set threads = {int(os.environ['WAREHOUSE_THREADS'])}")
 
     def configure_cursor(self, cursor) -> None:
         # The secret stays in this process: never in compiled SQL, dbt's logs or the target folder.

@@ -63,13 +63,15 @@ final as (
     from expiries
     cross join audit_date
     cross join policy
-    -- erased by the retention enforcement: what is left (an anonymised customer's number) is not overdue
-    where not exists (
-        select 1 from erased
-        where
-            erased.record_type = expiries.record_type
-            and erased.record_key = expiries.record_key
-    )
+    -- erased by the retention enforcement: what is left (an anonymised customer's number) is not overdue.
+    -- An explicit anti join, not `where not exists (...)`: DuckDB plans that correlated subquery as a
+    -- DELIM_JOIN, which buffers every record with its key and hashes the distinct (record_type,
+    -- record_key) pairs before it joins, and that fails with "Out of Memory" instead of spilling. The anti
+    -- join builds its hash table on the (small) ledger and streams the records past it.
+    anti join erased
+        on
+            expiries.record_type = erased.record_type
+            and expiries.record_key = erased.record_key
 
 )
 
