@@ -172,18 +172,21 @@
 {%- endmacro %}
 
 {#-
-    The rows of `relation` (invoice lines or payments) that belong to the invoices of `invoices` (the
-    changed customers' invoices), or to no invoice at all (no customer: recomputed every time).
+    The rows of `relation` (invoice lines or payments, named as its model) that belong to the invoices of
+    `invoices` (the changed customers' invoices), or to no invoice at all (no customer: recomputed every
+    time). The invoice-less ones come from an anti join, which spills: `not in (every invoice)` is a mark
+    join that ran out of memory at a million customers.
 -#}
 {% macro of_changed_invoices(relation, invoices) -%}
-    {%- set all_invoices = ref('stg_billing__invoices') -%}
+    {%- set all_rows, all_invoices = ref(relation), ref('stg_billing__invoices') -%}
     {%- if is_incremental() -%}
-        {{ relation }}.invoice_id in (select {{ invoices }}.invoice_id from {{ invoices }})
-        or {{ relation }}.invoice_id is null
-        or {{ relation }}.invoice_id not in (
-            select all_invoices.invoice_id
-            from {{ all_invoices }} as all_invoices
-            where all_invoices.invoice_id is not null
+        {{ relation }}.invoice_id is null
+        or {{ relation }}.invoice_id in (
+            select {{ invoices }}.invoice_id from {{ invoices }}
+            union all
+            select without_invoice.invoice_id
+            from {{ all_rows }} as without_invoice
+            anti join {{ all_invoices }} as all_invoices on without_invoice.invoice_id = all_invoices.invoice_id
         )
     {%- else -%}
         true
