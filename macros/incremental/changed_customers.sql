@@ -99,35 +99,18 @@
 
 {#-
     The raw rows of a snapshot entity that differ between a snapshot loaded since the previous build and the
-    snapshot before it (as current_rows picks snapshots: per export date the newest current file version
-    with rows). A row is compared whole, by a hash of every exported column.
+    snapshot before it (the snapshots current_rows counts: snapshot_versions). A row is compared whole, by a hash of every exported column.
 -#}
 {% macro changed_snapshot_rows(source_relation) -%}
     {%- set system = source_relation.schema | replace('raw_', '', 1) -%}
     {%- set entity = source_relation.identifier -%}
     with
 
-    current_file_versions as (
-        select
-            files.load_id,
-            files.export_date
-        from {{ source('ingest', 'files') }} as files
-        where
-            files.system = '{{ system }}'
-            and files.entity = '{{ entity }}'
-            and files.status = 'loaded'
-        qualify row_number() over (partition by files.source_file order by files.load_id desc) = 1
-    ),
-
     snapshots as (
         select
-            current_file_versions.load_id,
-            lag(current_file_versions.load_id) over (order by current_file_versions.export_date) as previous_load_id
-        from current_file_versions
-        where current_file_versions.load_id in (select loaded_rows._load_id from {{ source_relation }} as loaded_rows)
-        qualify row_number() over (
-            partition by current_file_versions.export_date order by current_file_versions.load_id desc
-        ) = 1
+            versions.load_id,
+            lag(versions.load_id) over (order by versions.export_date) as previous_load_id
+        from ({{ snapshot_versions(source_relation, source('ingest', 'files'), system, entity) }}) as versions
     ),
 
     new_snapshots as (

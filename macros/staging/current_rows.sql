@@ -65,13 +65,7 @@
 
     {% if mode == 'snapshot' -%}
     snapshots as (
-        -- one snapshot per export date: the newest current file version of that date that has rows
-        select
-            load_id,
-            export_date
-        from current_file_versions
-        where load_id in (select loaded_rows._load_id from {{ source_relation }} as loaded_rows)
-        qualify row_number() over (partition by export_date order by load_id desc) = 1
+        {{ snapshot_versions(source_relation, files_relation, system, entity) }}
     ),
 
     last_appearances as (
@@ -151,4 +145,30 @@
     {%- endif %}
 
     select * from current_rows
+{%- endmacro %}
+
+{#-
+    snapshot_versions(source_relation, files_relation, system, entity): (load_id, export_date) of the
+    snapshots that count, one per export date: the newest current file version of that date (the newest
+    loaded version of its file name) that has rows. Shared with the incremental change detection.
+-#}
+{% macro snapshot_versions(source_relation, files_relation, system, entity) -%}
+    select
+        current_file_versions.load_id,
+        current_file_versions.export_date
+    from (
+        select
+            files.load_id,
+            files.export_date
+        from {{ files_relation }} as files
+        where
+            files.system = '{{ system }}'
+            and files.entity = '{{ entity }}'
+            and files.status = 'loaded'
+        qualify row_number() over (partition by files.source_file order by files.load_id desc) = 1
+    ) as current_file_versions
+    where current_file_versions.load_id in (select loaded_rows._load_id from {{ source_relation }} as loaded_rows)
+    qualify row_number() over (
+        partition by current_file_versions.export_date order by current_file_versions.load_id desc
+    ) = 1
 {%- endmacro %}
