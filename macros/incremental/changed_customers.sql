@@ -1,10 +1,16 @@
 {#-
-    changed_customers(all_customers, fingerprint)
+    The customers whose rows of a customer-partitioned model may have changed since its previous build.
 
-    The customers whose rows of a customer-partitioned model (`customer_id` as key_expressions writes it)
-    may have changed since the model's previous build, for `forget_changes`:
-      - every customer (`all_customers`, a query of customer_id) when the fingerprint differs from the one
-        recorded, when a snapshot file of customers, services, key handovers or products was corrected
+    The model int_changed_customers computes them once per build, for every customer-partitioned incremental
+    model that reads it (its consumers), since the oldest of their previous builds: changed_customers(since).
+    Each consumer's pre-hook takes them (consumer_changes), or every customer when something else its rows
+    depend on changed (its fingerprint), or when the computed set does not cover its window.
+-#}
+
+{#-
+    changed_customers(since): customer_id as key_expressions writes it, for the loads after `since` (an SQL
+    expression of a load_id):
+      - every customer when a snapshot file of customers, services, key handovers or products was corrected
         (a new version of a file loaded before), or when the product catalogue changed;
       - the customers of every invoice, invoice line, payment, collection case and ticket in a file loaded
         since, in any version of it (an invoice moved to another customer changes both);
@@ -12,31 +18,32 @@
         loaded since and the snapshot before it (added, removed or changed rows);
       - every customer with a rectification or a legal hold on record (few, and cheap to recompute);
       - the customers with a service that opened, ended or vanished, or an invoice that fell due, between
-        the previous build's cut-off date and the newest export date: what counts as active or overdue on
+        the cut-off date of load `since` and the newest export date: what counts as active or overdue on
         the cut-off (or audit) date changed for them.
 -#}
-{% macro changed_customers(all_customers, fingerprint) -%}
+{% macro changed_customers(since) -%}
     {%- set customer = clean_string('cast(changed_rows.customer_id as varchar)') -%}
+    {%- set cutoff_window = cutoff_date(since) ~ ' and ' ~ newest_export_date() -%}
     select everyone.customer_id
-    from ({{ all_customers }}) as everyone
+    from ({{ retention_customers() }}) as everyone
     where
-        ({{ fingerprint }}) is distinct from {{ previous_fingerprint() }}
+        false
         {% for system, entity in [('crm', 'customers'), ('services', 'services'),
                                   ('services', 'key_handovers'), ('services', 'products')] -%}
-        or exists ({{ corrected_files(system, entity) }})
+        or exists ({{ corrected_files(system, entity, since) }})
         {% endfor -%}
-        or exists ({{ changed_snapshot_rows(source('services', 'products')) }})
+        or exists ({{ changed_snapshot_rows(source('services', 'products'), since) }})
 
     union
 
     select {{ customer }}
     from {{ source('billing', 'invoices') }} as changed_rows
     where {{ clean_string('changed_rows.invoice_id') }} in (
-        {{ changed_delta_keys(source('billing', 'invoices'), 'invoice_id') }}
+        {{ changed_delta_keys(source('billing', 'invoices'), 'invoice_id', since) }}
         union all
-        {{ changed_delta_keys(source('billing', 'invoice_lines'), 'invoice_id') }}
+        {{ changed_delta_keys(source('billing', 'invoice_lines'), 'invoice_id', since) }}
         union all
-        {{ changed_delta_keys(source('billing', 'payments'), 'invoice_id') }}
+        {{ changed_delta_keys(source('billing', 'payments'), 'invoice_id', since) }}
     )
 
     {% for system, entity, key in [('billing', 'collection_cases', 'case_id'), ('crm', 'tickets', 'ticket_id')] -%}
@@ -45,7 +52,7 @@
     select {{ customer }}
     from {{ source(system, entity) }} as changed_rows
     where {{ clean_string('cast(changed_rows.' ~ key ~ ' as varchar)') }} in (
-        {{ changed_delta_keys(source(system, entity), key) }}
+        {{ changed_delta_keys(source(system, entity), key, since) }}
     )
     {% endfor -%}
 
@@ -53,7 +60,7 @@
     union
 
     select {{ customer }}
-    from ({{ changed_snapshot_rows(source(system, entity)) }}) as changed_rows
+    from ({{ changed_snapshot_rows(source(system, entity), since) }}) as changed_rows
     {% endfor -%}
 
     union
@@ -71,19 +78,63 @@
     select {{ customer }}
     from {{ ref('stg_services__services') }} as changed_rows
     where
-        changed_rows.opened_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
-        or changed_rows.terminated_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
-        or changed_rows.deleted_at_source_on between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
+        changed_rows.opened_on between {{ cutoff_window }}
+        or changed_rows.terminated_on between {{ cutoff_window }}
+        or changed_rows.deleted_at_source_on between {{ cutoff_window }}
 
     union
 
     select {{ customer }}
     from {{ ref('stg_billing__invoices') }} as changed_rows
-    where changed_rows.due_date between {{ previous_cutoff_date() }} and {{ newest_export_date() }}
+    where changed_rows.due_date between {{ cutoff_window }}
 {%- endmacro %}
 
-{#- Files of one entity loaded since the previous build that replace a version loaded before. -#}
-{% macro corrected_files(system, entity) -%}
+{#-
+    The load after which int_changed_customers counts changes: the oldest previous build of its consumers
+    (the models that depend on it) that exist; none when there is none (a full build: nothing to compute).
+    At execution only: dbt's graph of the project is there then.
+-#}
+{% macro oldest_consumer_build() -%}
+    {%- set builds = [] -%}
+    {%- if execute and not flags.FULL_REFRESH -%}
+        {%- for node in graph.nodes.values() if model.unique_id in node.depends_on.nodes -%}
+            {%- if adapter.get_relation(node.database, node.schema, node.alias) is not none -%}
+                {%- do builds.append(previous_load_id(node)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(none if not builds else 'least(' ~ builds | join(', ') ~ ')') }}
+{%- endmacro %}
+
+{#-
+    Pre-hook query of a consumer of int_changed_customers: the customers it computed, or every customer
+    (`all_customers`) when the model's fingerprint differs from the one recorded, or when that set does not
+    cover the loads since the model's previous build (not computed for the newest load, or from a later one:
+    int_changed_customers records the load it counted from as its fingerprint).
+-#}
+{% macro consumer_changes(all_customers, fingerprint) -%}
+    {%- set changed = ref('int_changed_customers') -%}
+    select changed.customer_id
+    from {{ changed }} as changed
+
+    union
+
+    select everyone.customer_id
+    from ({{ all_customers }}) as everyone
+    where
+        ({{ fingerprint }}) is distinct from {{ previous_fingerprint() }}
+        or not exists (
+            select 1
+            from {{ incremental_state_relation(changed.database) }} as changed_state
+            where
+                changed_state.model = '{{ changed.identifier }}'
+                and changed_state.load_id = (select max(files.load_id) from {{ source('ingest', 'files') }} as files)
+                and cast(changed_state.fingerprint as bigint) <= {{ previous_load_id() }}
+        )
+{%- endmacro %}
+
+{#- Files of one entity loaded after `since` that replace a version loaded before. -#}
+{% macro corrected_files(system, entity, since) -%}
     select 1
     from {{ source('ingest', 'files') }} as new_versions
     inner join {{ source('ingest', 'files') }} as old_versions
@@ -93,15 +144,16 @@
     where
         new_versions.system = '{{ system }}'
         and new_versions.entity = '{{ entity }}'
-        and new_versions.load_id > {{ previous_load_id() }}
+        and new_versions.load_id > {{ since }}
         and old_versions.status = 'loaded'
 {%- endmacro %}
 
 {#-
-    The raw rows of a snapshot entity that differ between a snapshot loaded since the previous build and the
-    snapshot before it (the snapshots current_rows counts: snapshot_versions). A row is compared whole, by a hash of every exported column.
+    The raw rows of a snapshot entity that differ between a snapshot loaded after `since` and the snapshot
+    before it (the snapshots current_rows counts: snapshot_versions). A row is compared whole, by a hash of
+    every exported column.
 -#}
-{% macro changed_snapshot_rows(source_relation) -%}
+{% macro changed_snapshot_rows(source_relation, since) -%}
     {%- set system = source_relation.schema | replace('raw_', '', 1) -%}
     {%- set entity = source_relation.identifier -%}
     with
@@ -114,7 +166,7 @@
     ),
 
     new_snapshots as (
-        select * from snapshots where snapshots.load_id > {{ previous_load_id() }}
+        select * from snapshots where snapshots.load_id > {{ since }}
     ),
 
     sides as (
@@ -136,8 +188,8 @@
 {%- endmacro %}
 
 
-{#- The cut-off date (the newest services snapshot) the previous build saw. -#}
-{% macro previous_cutoff_date() -%}
+{#- The cut-off date (the newest services snapshot) as of load `since`. -#}
+{% macro cutoff_date(since) -%}
     (
         select max(files.export_date)
         from {{ source('ingest', 'files') }} as files
@@ -145,7 +197,7 @@
             files.system = 'services'
             and files.entity = 'services'
             and files.status = 'loaded'
-            and files.load_id <= {{ previous_load_id() }}
+            and files.load_id <= {{ since }}
     )
 {%- endmacro %}
 
@@ -176,9 +228,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- changed_customers of a model derived from services, invoices and the month spine. -#}
+{#- consumer_changes of a model derived from services, invoices and the month spine. -#}
 {% macro changed_service_customers() -%}
-    {{ changed_customers(
+    {{ consumer_changes(
         all_customers="select customer_id from " ~ ref('stg_services__services')
             ~ " union select customer_id from " ~ ref('stg_billing__invoices'),
         fingerprint=cutoff_month_fingerprint(),
@@ -197,16 +249,18 @@
     )
 {%- endmacro %}
 
-{#- changed_customers of the retention records. -#}
+{#- consumer_changes of the retention records. -#}
 {% macro changed_retention_customers() -%}
-    {%- set all_customers -%}
-        {%- for model in ['stg_crm__customers', 'stg_services__services', 'stg_billing__invoices',
-                          'stg_billing__collection_cases', 'stg_crm__tickets', 'stg_services__key_handovers'] -%}
-            select customer_id from {{ ref(model) }}
-            {{ 'union' if not loop.last }}
-        {% endfor -%}
-    {%- endset -%}
-    {{ changed_customers(all_customers=all_customers, fingerprint=retention_fingerprint()) }}
+    {{ consumer_changes(all_customers=retention_customers(), fingerprint=retention_fingerprint()) }}
+{%- endmacro %}
+
+{#- Every customer of the register: of every entity the retention records come from. -#}
+{% macro retention_customers() -%}
+    {%- for model in ['stg_crm__customers', 'stg_services__services', 'stg_billing__invoices',
+                      'stg_billing__collection_cases', 'stg_crm__tickets', 'stg_services__key_handovers'] -%}
+        select customer_id from {{ ref(model) }}
+        {{ 'union' if not loop.last }}
+    {% endfor -%}
 {%- endmacro %}
 
 {#-

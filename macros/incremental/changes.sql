@@ -41,12 +41,15 @@
     {% endfor -%}
 {%- endmacro %}
 
-{#- The newest load_id the previous build of this model saw (-1: none recorded, so everything is new). -#}
-{% macro previous_load_id() -%}
+{#-
+    The newest load_id the previous build of a model saw (-1: none recorded, so everything is new); by
+    default of this model, else of `model` (a graph node).
+-#}
+{% macro previous_load_id(model=none) -%}
     (
         select coalesce(max(incremental_state.load_id), -1)
-        from {{ incremental_state_relation() }} as incremental_state
-        where incremental_state.model = '{{ this.identifier }}'
+        from {{ incremental_state_relation(model.database if model else none) }} as incremental_state
+        where incremental_state.model = '{{ model.alias if model else this.identifier }}'
     )
 {%- endmacro %}
 
@@ -130,21 +133,24 @@
     The files of one source entity loaded (or refused) after the previous build: every version of them, so
     that the rows a corrected file withdrew are recomputed too.
 -#}
-{% macro touched_files(system, entity) -%}
+{% macro touched_files(system, entity, since=none) -%}
     select files.source_file
     from {{ source('ingest', 'files') }} as files
     where
         files.system = '{{ system }}'
         and files.entity = '{{ entity }}'
-        and files.load_id > {{ previous_load_id() }}
+        and files.load_id > {{ since or previous_load_id() }}
 {%- endmacro %}
 
-{#- Keys of a delta entity that any touched file lists, in any version (key_expressions form). -#}
-{% macro changed_delta_keys(source_relation, keys) -%}
+{#-
+    Keys of a delta entity that any touched file lists, in any version (key_expressions form). since: the
+    load after which files count as touched (an SQL expression; default: this model's previous build).
+-#}
+{% macro changed_delta_keys(source_relation, keys, since=none) -%}
     {%- set keys = [keys] if keys is string else keys -%}
     select distinct {{ key_expressions(keys, 'source_rows') | join(', ') }}
     from {{ source_relation }} as source_rows
     where source_rows._source_file in (
-        {{ touched_files(source_relation.schema | replace('raw_', '', 1), source_relation.identifier) }}
+        {{ touched_files(source_relation.schema | replace('raw_', '', 1), source_relation.identifier, since) }}
     )
 {%- endmacro %}

@@ -10,6 +10,8 @@
         post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
     )
 }}
+-- the customers its pre-hook recomputes (an incremental build)
+-- depends_on: {{ ref('int_changed_customers') }}
 
 with
 

@@ -19,6 +19,8 @@
         post_hook="{{ remember_build(retention_fingerprint()) }}",
     )
 }}
+-- the customers its pre-hook recomputes (an incremental build)
+-- depends_on: {{ ref('int_changed_customers') }}
 with
 
 customers as (

@@ -9,6 +9,8 @@
         post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
     )
 }}
+-- the customers its pre-hook recomputes (an incremental build)
+-- depends_on: {{ ref('int_changed_customers') }}
 with
 
 services as (

@@ -11,6 +11,8 @@
         post_hook=["{{ remember_build(retention_fingerprint()) }}", "{{ refresh_retention_status() }}"],
     )
 }}
+-- the customers its pre-hook recomputes (an incremental build)
+-- depends_on: {{ ref('int_changed_customers') }}
 with
 
 records as (
