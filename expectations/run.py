@@ -22,8 +22,8 @@ from warehouse.vault import open_vault
 SUITES_DIR = Path(__file__).parent / "suites"
 EXAMPLES = 20  # example keys kept per failed check
 SEVERITIES = ("error", "warning")
-SNAPSHOT = "quality_snapshot"  # in-memory copy of the checked tables, for the duration of a run
-ANALYTICS = "quality_analytics"  # the analytics file, attached read-only while its tables are copied
+SNAPSHOT = "quality_snapshot"  # in-memory catalog of the checked tables (views copied), for a run
+ANALYTICS = "quality_analytics"  # the analytics file, attached read-only for the run
 # Schemas a suite's queries may name, by the database the suite checks (`database:` in the suite file).
 SCHEMAS = {"vault": r"staging|ingest|raw_\w+", "analytics": r"core|churn|privacy"}
 
@@ -255,7 +255,7 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
                 continue
             run.results.extend(_run_suite(ctx, source, suite, secret))
         run.seconds = time.perf_counter() - started
-        con.execute(f'use "{vault_catalog}"; detach {SNAPSHOT}')
+        con.execute(f'use "{vault_catalog}"; detach {SNAPSHOT}; detach database if exists {ANALYTICS}')
         if history_db is None:
             _append_history(con, run)
             run.trend = _trend(con)
@@ -284,32 +284,35 @@ def _analytics_file(vault: Path, analytics: Path | None) -> Path | None:
 
 
 def _snapshot(con, suites: list[Suite], analytics: Path | None = None) -> list[str]:
-    """Copy every table the suites read into an in-memory database and make it the default catalog.
+    """Make an in-memory catalog of every table the suites read, and make it the default catalog.
 
-    The staging views recompute each entity's current state from all file versions (0.1-0.7 s each on 2,000
-    customers) and GX sends two queries per check: one copy per view makes the run fast, and every check
-    sees the same state of the vault. DuckDB spills the copy to its temp directory under memory pressure.
-    The marts of `analytics` are copied too (attached read-only, detached at once: the caller writes the
-    quality banner into that file afterwards); their schemas (core, churn, privacy) are not in the vault."""
-    tables: dict[str, str] = {}  # schema.table -> the database it is copied from
+    The vault's staging views recompute each entity's current state from all file versions (0.1-0.7 s each on
+    2,000 customers) and GX sends two queries per check: each view is copied once, which makes the run fast
+    and lets every check see the same state of the vault (DuckDB spills the copy to its temp directory under
+    memory pressure). A table is read where it is, through a view in the catalog: copying the large tables
+    (invoice lines, retention status) only cost time and temp space. The marts of `analytics` are in its file,
+    attached read-only for the run (the caller writes the quality banner into it afterwards; their schemas,
+    core, churn and privacy, are not in the vault)."""
+    tables: dict[str, str] = {}  # schema.table -> the database it is read from
     for suite in suites:
         tables[suite.table] = suite.database
         for check in suite.checks:
             found = re.finditer(rf"\b({SCHEMAS[suite.database]})\.(\w+)", check.query or "")
             tables.update({f"{m[1]}.{m[2]}": suite.database for m in found})
     schemas = sorted({t.split(".")[0] for t in tables})
+    catalogs = {"vault": con.execute("select current_database()").fetchone()[0], "analytics": ANALYTICS}
     con.execute(f"attach ':memory:' as {SNAPSHOT}")
     for schema in schemas:
         con.execute(f"create schema {SNAPSHOT}.{schema}")
     if analytics is not None and "analytics" in tables.values():
         con.execute(f"attach '{_quoted(analytics)}' as {ANALYTICS} (read_only)")
-    try:
-        for table, database in sorted(tables.items()):
-            source = f"{ANALYTICS}.{table}" if database == "analytics" else table
-            con.execute(f"create table {SNAPSHOT}.{table} as select * from {source}")
-    finally:
-        if analytics is not None and "analytics" in tables.values():
-            con.execute(f"detach {ANALYTICS}")
+    views = {f"{catalog}.{schema}.{name}" for catalog, schema, name in con.execute(
+        "select table_catalog, table_schema, table_name from information_schema.tables where table_type = 'VIEW'"
+    ).fetchall()}
+    for table, database in sorted(tables.items()):
+        source = f"{catalogs[database]}.{table}"
+        kind = "table" if source in views else "view"
+        con.execute(f'create {kind} {SNAPSHOT}.{table} as select * from "{catalogs[database]}".{table}')
     con.execute(f"use {SNAPSHOT}")
     return schemas
 
