@@ -32,6 +32,9 @@ QUIET_ENV = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DB
 os.environ.update(QUIET_ENV)
 
 
+SLOWEST_LOGGED = 12  # nodes whose time a dbt call logs
+
+
 @dataclass
 class DbtOutcome:
     command: str
@@ -71,7 +74,8 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
     finally:
         _release_duckdb()
     outcome = DbtOutcome(" ".join(args), bool(result.success))
-    for node in getattr(result.result, "results", None) or []:
+    nodes = getattr(result.result, "results", None) or []
+    for node in nodes:
         status = str(node.status).lower().split(".")[-1]
         outcome.counts[status] = outcome.counts.get(status, 0) + 1
         if status in ("error", "fail", "runtime error"):
@@ -79,6 +83,11 @@ def run_dbt(home: Home, *args: str) -> DbtOutcome:
     if result.exception is not None:
         outcome.failures.append(f"dbt: {type(result.exception).__name__}: {result.exception}")
     log.info("dbt %s: success=%s %s", outcome.command, outcome.success, outcome.counts)
+    # Where a build's time goes (node names and seconds only), for whoever tunes the models.
+    slowest = sorted(nodes, key=lambda node: node.execution_time or 0, reverse=True)[:SLOWEST_LOGGED]
+    if slowest:
+        log.info("dbt %s: slowest: %s", outcome.command,
+                 ", ".join(f"{node.node.name} {node.execution_time:.1f} s" for node in slowest))
     return outcome
 
 

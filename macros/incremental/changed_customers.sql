@@ -107,30 +107,35 @@
 {%- endmacro %}
 
 {#-
-    Pre-hook query of a consumer of int_changed_customers: the customers it computed, or every customer
-    (`all_customers`) when the model's fingerprint differs from the one recorded, or when that set does not
-    cover the loads since the model's previous build (not computed for the newest load, or from a later one:
-    int_changed_customers records the load it counted from as its fingerprint).
+    Pre-hook query of a consumer of int_changed_customers: the customers it computed, and every customer
+    (`all_customers`) too when the model's fingerprint differs from the one recorded, or when that set does
+    not cover the loads since the model's previous build (not computed for the newest load, or from a later
+    one: int_changed_customers records the load it counted from as its fingerprint). Decided before the query
+    is written: `all_customers` reads the staging views, seconds even when a condition would discard it.
 -#}
 {% macro consumer_changes(all_customers, fingerprint) -%}
     {%- set changed = ref('int_changed_customers') -%}
+    {%- set recompute_everyone -%}
+        select
+            ({{ fingerprint }}) is distinct from {{ previous_fingerprint() }}
+            or not exists (
+                select 1
+                from {{ incremental_state_relation(changed.database) }} as changed_state
+                where
+                    changed_state.model = '{{ changed.identifier }}'
+                    and changed_state.load_id = (select max(files.load_id) from {{ source('ingest', 'files') }} as files)
+                    and cast(changed_state.fingerprint as bigint) <= {{ previous_load_id() }}
+            )
+    {%- endset -%}
     select changed.customer_id
     from {{ changed }} as changed
-
+    {#- parsing and full builds render it all: dbt takes the refs from it, and runs no pre-hook then #}
+    {% if not (execute and is_incremental()) or run_query(recompute_everyone).columns[0].values()[0] -%}
     union
 
     select everyone.customer_id
     from ({{ all_customers }}) as everyone
-    where
-        ({{ fingerprint }}) is distinct from {{ previous_fingerprint() }}
-        or not exists (
-            select 1
-            from {{ incremental_state_relation(changed.database) }} as changed_state
-            where
-                changed_state.model = '{{ changed.identifier }}'
-                and changed_state.load_id = (select max(files.load_id) from {{ source('ingest', 'files') }} as files)
-                and cast(changed_state.fingerprint as bigint) <= {{ previous_load_id() }}
-        )
+    {%- endif %}
 {%- endmacro %}
 
 {#- Files of one entity loaded after `since` that replace a version loaded before. -#}
@@ -208,21 +213,23 @@
 
 {#-
     The rows of `relation` (invoice lines or payments, named as its model) that belong to the invoices of
-    `invoices` (the changed customers' invoices), or to no invoice at all (no customer: recomputed every
-    time). The invoice-less ones come from an anti join, which spills: `not in (every invoice)` is a mark
-    join that ran out of memory at a million customers.
+    `invoices` (the changed customers' invoices), and with_orphans those of no invoice at all (no customer:
+    recomputed every time; a model that joins them to their invoice drops them anyway). The invoice-less ones
+    come from an anti join, which spills: `not in (every invoice)` is a mark join that ran out of memory at a
+    million customers.
 -#}
-{% macro of_changed_invoices(relation, invoices) -%}
+{% macro of_changed_invoices(relation, invoices, with_orphans=true) -%}
     {%- set all_rows, all_invoices = ref(relation), ref('stg_billing__invoices') -%}
     {%- if is_incremental() -%}
-        {{ relation }}.invoice_id is null
+        {{ relation }}.invoice_id in (select {{ invoices }}.invoice_id from {{ invoices }})
+        {%- if with_orphans %}
+        or {{ relation }}.invoice_id is null
         or {{ relation }}.invoice_id in (
-            select {{ invoices }}.invoice_id from {{ invoices }}
-            union all
             select without_invoice.invoice_id
             from {{ all_rows }} as without_invoice
             anti join {{ all_invoices }} as all_invoices on without_invoice.invoice_id = all_invoices.invoice_id
         )
+        {%- endif %}
     {%- else -%}
         true
     {%- endif -%}

@@ -25,7 +25,7 @@ invoices as (
 payments as (
 
     select * from {{ ref('stg_billing__payments') }}
-    where {{ of_changed_invoices('stg_billing__payments', 'invoices') }}
+    where {{ of_changed_invoices('stg_billing__payments', 'invoices', with_orphans=false) }}
 
 ),
 
