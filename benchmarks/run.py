@@ -188,6 +188,10 @@ def run_size(customers: int, root: Path, args: argparse.Namespace, env: dict[str
             break
     size = {"customers": customers, "stages": stages, "comparisons": comparisons(stages)}
     if not args.keep:
+        # The warehouse's own log stays (no personal data: counts, names of models, seconds), for the profile
+        # of each build it logs; the rest goes.
+        if (work / "home" / "logs" / "warehouse.log").exists():
+            shutil.copy2(work / "home" / "logs" / "warehouse.log", work / "logs" / "warehouse.log")
         shutil.rmtree(work / "home", ignore_errors=True)  # the vault and analytics: personal data, and disk
         shutil.rmtree(work / "inbox", ignore_errors=True)
         shutil.rmtree(work / "exports", ignore_errors=True)

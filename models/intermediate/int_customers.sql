@@ -2,6 +2,9 @@
 -- from (HETU, postal code, names) never leaves the vault: postal area (first two digits of a Finnish
 -- postal code), region (Posti numbering area mapped to a region), age band (birth date from the HETU,
 -- age on the data cut-off date). Personal data in clear: `customer_id`.
+-- A table: four marts and their tests read it, and a view recomputed the staging view under it for each.
+{{ config(materialized='table') }}
+
 with
 
 customers as (

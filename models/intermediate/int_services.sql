@@ -1,6 +1,9 @@
 -- Service contracts with their product category and their state on the data cut-off date.
 -- `terminated_on` is the first day without service: a service is active on day d when
 -- opened_on <= d and (terminated_on is null or terminated_on > d). Personal data in clear: the ids.
+-- A table: two models and their tests read it, and a view recomputed the staging view under it for each.
+{{ config(materialized='table') }}
+
 with
 
 services as (
