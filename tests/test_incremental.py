@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from warehouse.build import run_dbt
 from warehouse.cli import main
 from warehouse.home import Home
 from warehouse.sample import generate_exports
@@ -147,3 +148,21 @@ def test_corrected_files_withdraw_what_they_no_longer_list(daily):
     _warehouse(home, "build")
     differences = _compare_with_full_refresh(home, tmp)
     assert not {table: n for table, n in differences.items() if n}, differences
+
+
+def test_a_model_built_without_its_changed_customers_recomputes_everyone(daily, tmp_path):
+    """dbt run on one model alone: the changed customers were not computed for its window, so it takes all."""
+    _, home, _ = daily
+    alone = Home(tmp_path / "home")
+    shutil.copytree(home.root, alone.root)
+    con = open_vault(alone.vault)
+    try:
+        # as if int_changed_customers had last been built for an earlier load
+        con.execute("update intermediate.incremental_state set load_id = load_id - 1 "
+                    "where model = 'int_changed_customers'")
+        customers = con.execute("""select count(*) from (select customer_id from staging.stg_services__services
+                                   union select customer_id from staging.stg_billing__invoices)""").fetchone()[0]
+    finally:
+        con.close()
+    assert run_dbt(alone, "run", "--select", "int_service_months").success
+    assert _recomputed(alone)["int_service_months"] == customers
