@@ -33,8 +33,7 @@
             {% endfor -%}
             or exists ({{ changed_snapshot_rows(source('services', 'products'), since) }})
     {%- endset -%}
-    {#- decided before the query is written, as in consumer_changes: `everyone` reads the staging views -#}
-    {% if not execute or run_query(recompute_everyone).columns[0].values()[0] -%}
+    {% if holds(recompute_everyone) -%}
     select everyone.customer_id
     from ({{ retention_customers() }}) as everyone
 
@@ -115,8 +114,7 @@
     Pre-hook query of a consumer of int_changed_customers: the customers it computed, and every customer
     (`all_customers`) too when the model's fingerprint differs from the one recorded, or when that set does
     not cover the loads since the model's previous build (not computed for the newest load, or from a later
-    one: int_changed_customers records the load it counted from as its fingerprint). Decided before the query
-    is written: `all_customers` reads the staging views, seconds even when a condition would discard it.
+    one: int_changed_customers records the load it counted from as its fingerprint).
 -#}
 {% macro consumer_changes(all_customers, fingerprint) -%}
     {%- set changed = ref('int_changed_customers') -%}
@@ -134,13 +132,23 @@
     {%- endset -%}
     select changed.customer_id
     from {{ changed }} as changed
-    {#- parsing and full builds render it all: dbt takes the refs from it, and runs no pre-hook then #}
-    {% if not (execute and is_incremental()) or run_query(recompute_everyone).columns[0].values()[0] -%}
+    {#- a full build runs no pre-hook: nothing to ask #}
+    {% if not is_incremental() or holds(recompute_everyone) -%}
     union
 
     select everyone.customer_id
     from ({{ all_customers }}) as everyone
     {%- endif %}
+{%- endmacro %}
+
+{#-
+    Whether a condition (a query of one boolean) holds, asked before a query that depends on it is written:
+    the branch it guards ("every customer") reads the staging views, seconds even when a `where` on the
+    condition would discard it all. While dbt parses (not execute) it holds, so that the branch is rendered
+    and dbt sees its refs.
+-#}
+{% macro holds(condition) -%}
+    {{ return(not execute or run_query(condition).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {#- Files of one entity loaded after `since` that replace a version loaded before. -#}
