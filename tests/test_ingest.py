@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -68,16 +69,23 @@ def test_every_line_is_loaded_or_rejected_with_its_line_column_and_text(vault, t
     assert rejects[0][4] == "BB1000;Kuitu 1000;broadband;4O,00;24"
 
 
-def test_line_numbers_survive_rejects_anywhere_in_a_large_file(vault, tmp_path):
+@pytest.mark.parametrize("seed", [None, 7])
+def test_line_numbers_survive_rejects_and_blank_lines_anywhere_in_a_large_file(vault, tmp_path, seed):
     inbox = tmp_path / "inbox"
     lines = [invoice_line(n) for n in range(5000)]
-    bad = {17, 18, 19, 2500, 4999}  # consecutive, middle and last
+    bad, blank = {17, 18, 19, 2500, 4999}, {20, 21, 3000}  # consecutive, next to each other, middle and last
+    if seed is not None:  # hundreds of runs of rows between skipped lines
+        draw = random.Random(seed).sample(range(5000), 600)
+        bad, blank = set(draw[:450]), set(draw[450:]) - {4999}
     for n in bad:
         lines[n] = lines[n].replace(";29,90;29,90;", ";x;29,90;")
+    for n in blank:
+        lines[n] = ""
     write(inbox / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + "\n".join(lines) + "\n",
           "iso-8859-15")
     result = ingest(vault, inbox)["billing/invoice_lines_20240201.csv"]
-    assert (result.rows_loaded, result.rows_rejected) == (5000 - len(bad), len(bad))
+    assert (result.rows_loaded, result.rows_rejected, result.blank_lines) == \
+        (5000 - len(bad) - len(blank), len(bad), len(blank))
     # service_id S<n> was written on physical line n + 2: the stored line must say the same.
     wrong = vault.execute("select count(*) from raw_billing.invoice_lines "
                           "where _line <> substr(service_id, 2)::int + 2").fetchone()[0]
