@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from warehouse.build import run_dbt
+import warehouse.build as build_module
+from warehouse.build import PROJECT_DIR, run_dbt
 from warehouse.cli import main
 from warehouse.home import Home
 from warehouse.sample import generate_exports
@@ -91,6 +92,12 @@ def _compare_with_full_refresh(home: Home, tmp: Path) -> dict[str, int]:
     return _differences(home, copy)
 
 
+def _rewritten_tables(home: Home) -> int:
+    """How many times a build replaced a table by the copy of its kept rows (forget_changes), from dbt's log."""
+    log = home.dbt_dir / "logs" / "dbt.log"
+    return log.read_text(encoding="utf-8").count('__kept" rename to') if log.exists() else 0
+
+
 def _recomputed(home: Home) -> dict[str, int | None]:
     con = open_vault(home.vault, read_only=True)
     try:
@@ -140,12 +147,24 @@ def test_the_incremental_build_equals_a_full_refresh(daily):
     assert set(_recomputed(home).values()) == {None}
 
 
-def test_corrected_files_withdraw_what_they_no_longer_list(daily):
+def test_corrected_files_withdraw_what_they_no_longer_list(daily, monkeypatch):
+    """Built with no budget for deletes: every incremental table is rewritten without the changed keys' rows.
+
+    The first incremental build (the fixture) deletes them: at this size every delete is within its budget.
+    """
     tmp, home, inbox = daily
     _drop_last_line(inbox / "billing" / f"invoices_{LAST_DAY}.csv")
     _drop_last_line(inbox / "crm" / f"customers_{LAST_DAY}.csv")
     _warehouse(home, "ingest", "--inbox", str(inbox))
+    dbt, rewritten = build_module.run_dbt, _rewritten_tables(home)
+    monkeypatch.setattr(build_module, "run_dbt",
+                        lambda home, *args: dbt(home, *args, "--vars", "{incremental_delete_budget_mb: 0}"))
     _warehouse(home, "build")
+    # at least every customer-partitioned table (some customers changed); a staging table no corrected key
+    # reached has nothing to remove
+    customer_partitioned = sum("ref('int_changed_customers')" in p.read_text()
+                               for p in (PROJECT_DIR / "models").rglob("*.sql"))
+    assert _rewritten_tables(home) - rewritten >= customer_partitioned > 8
     differences = _compare_with_full_refresh(home, tmp)
     assert not {table: n for table, n in differences.items() if n}, differences
 

@@ -68,18 +68,25 @@
 {%- endmacro %}
 
 {#-
-    Pre-hook: keep the keys `changes_query` returns in changes_relation(), and delete their rows (and those
+    Pre-hook: keep the keys `changes_query` returns in changes_relation(), and remove their rows (and those
     without a key, see is_changed).
     keys: the partition key column(s) of the table, compared as `key_expressions` writes them (trimmed
     varchar), the form `changed_delta_keys` and `changed_customers` return; with pseudonymised=true the
     table's key is `customer_key`, the pseudonymous key of the changed customer_id (a mart).
+    refresh: a select list over the kept rows (`* replace (...)`) when they change too (retention status
+    moves with the audit date); the kept rows are then always rewritten.
+
+    Remove, not always delete: DuckDB 1.5 keeps 16 KiB of delete markers for every 2,048-row vector a DELETE
+    touches, pinned in memory until the database is closed (a checkpoint does not free them). A day's changed
+    customers are scattered over every vector of a customer-partitioned table, so deleting them pinned
+    8 bytes per row of every such table (3 GB at a million customers: the daily build ran out of memory).
+    When a delete would pin more than the var `incremental_delete_budget_mb` (64 MB), the kept rows go to a new
+    table with the same definition that replaces the old one: no markers, and the old table's memory is freed.
 -#}
-{% macro forget_changes(keys, changes_query, pseudonymised=false) -%}
+{% macro forget_changes(keys, changes_query, pseudonymised=false, refresh=none) -%}
     {%- if is_incremental() -%}
         {%- set keys = [keys] if keys is string else keys -%}
-        create or replace temp table changes__{{ this.identifier }} as {{ changes_query }};
-        delete from {{ this }}
-        where
+        {%- set changed_rows -%}
             {% if pseudonymised -%}
             {{ keys[0] }} in (select pseudonymous_key(changes.customer_id) from {{ changes_relation() }} as changes)
             {%- else -%}
@@ -88,6 +95,28 @@
             in (select * from {{ changes_relation() }})
             {%- endif %}
             or {{ keys[0] }} is null
+        {%- endset -%}
+        {%- do run_query('create or replace temp table changes__' ~ this.identifier ~ ' as ' ~ changes_query) -%}
+        {%- set pinned_mb = 'select count(distinct rowid // 2048) * 16 / 1024 > '
+            ~ var('incremental_delete_budget_mb', 64) ~ ' from ' ~ this ~ ' where ' ~ changed_rows -%}
+        {%- if refresh is none and not holds(pinned_mb) -%}
+        delete from {{ this }}
+        where {{ changed_rows }}
+        {%- else -%}
+        {%- set kept = this.incorporate(path={'identifier': this.identifier ~ '__kept'}) -%}
+        {%- set definition = run_query(
+            "select sql from duckdb_tables() where database_name = '" ~ this.database ~ "' and schema_name = '"
+            ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'").columns[0].values()[0] -%}
+        drop table if exists {{ kept }};
+        -- the same columns and constraints: the table's own definition, under the new name
+        create table {{ kept }} {{ definition[definition.index('('):] }}
+        insert into {{ kept }}
+        select {{ refresh or '*' }}
+        from {{ this }}
+        where ({{ changed_rows }}) is not true;
+        drop table {{ this }};
+        alter table {{ kept }} rename to {{ this.identifier }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

@@ -19,25 +19,18 @@
 {%- endmacro %}
 
 {#-
-    Post-hook of privacy.retention_status: an incremental build recomputed the changed customers' records;
-    every other record keeps its expiry, but its status moves with the audit date.
+    Kept rows of privacy.retention_status in an incremental build (forget_changes' refresh): the changed
+    customers' records are recomputed; every other record keeps its expiry, but its status moves with the
+    audit date. A select list: the rows are rewritten rather than updated in place (an UPDATE of every row
+    keeps their old values in memory until the database is closed).
 -#}
-{% macro refresh_retention_status() -%}
-    {#- refs outside the condition: dbt finds a model's dependencies by rendering it once, not incrementally -#}
-    {%- set audit_date_relation, rules_relation = ref('int_retention__audit_date'), ref('int_retention__rules') -%}
-    {%- if is_incremental() -%}
-        update {{ this }} as status_rows
-        set
-            status = {{ retention_status('status_rows.expires_on', 'status_rows.hold_reason',
-                                        'audit_date.as_of_date', 'policy.due_soon_days') }},
-            days_past_expiry = cast({{ days_past_expiry('status_rows.expires_on', 'audit_date.as_of_date') }} as integer),
-            as_of_date = audit_date.as_of_date
-        from
-            {{ audit_date_relation }} as audit_date,
-            (
-                select cast(any_value(rules.due_soon_days) as integer) as due_soon_days
-                from {{ rules_relation }} as rules
-            ) as policy
-        where status_rows.as_of_date is distinct from audit_date.as_of_date
-    {%- endif -%}
+{% macro refreshed_retention_status() -%}
+    {%- set as_of_date = '(select audit_date.as_of_date from ' ~ ref('int_retention__audit_date') ~ ' as audit_date)' -%}
+    {%- set due_soon_days = '(select cast(any_value(rules.due_soon_days) as integer) from '
+        ~ ref('int_retention__rules') ~ ' as rules)' -%}
+    * replace (
+        {{ retention_status('expires_on', 'hold_reason', as_of_date, due_soon_days) }} as status,
+        cast({{ days_past_expiry('expires_on', as_of_date) }} as integer) as days_past_expiry,
+        {{ as_of_date }} as as_of_date
+    )
 {%- endmacro %}

@@ -7,8 +7,9 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ forget_changes('customer_key', changed_retention_customers(), pseudonymised=true) }}",
-        post_hook=["{{ remember_build(retention_fingerprint()) }}", "{{ refresh_retention_status() }}"],
+        pre_hook="{{ forget_changes('customer_key', changed_retention_customers(), pseudonymised=true,
+                                    refresh=refreshed_retention_status()) }}",
+        post_hook="{{ remember_build(retention_fingerprint()) }}",
     )
 }}
 -- the customers its pre-hook recomputes (an incremental build)
