@@ -1,6 +1,6 @@
 """The benchmark: every stage of the warehouse, timed separately, at one or more sizes.
 
-    python benchmarks/run.py --customers 10000 --customers 100000 [--memory-limit 3GB] [--threads 2]
+    python benchmarks/run.py --customers 10000 --customers 100000 [--memory-limit 2.5GB] [--threads 2]
                              [--out benchmarks/results] [--work DIR] [--keep] [--no-pdf] [--no-plain] [--nice 10]
 
 For each size: sample exports with their full history (`warehouse generate --customers N --start 2019-01-01`,
@@ -49,6 +49,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.stage import DONE  # noqa: E402
+from warehouse.db import DEFAULT_MEMORY_LIMIT  # noqa: E402
 
 STAGES = ("generate", "ingest", "build", "check", "audit", "report")  # the pipeline, in order
 PLAIN = {"ingest-plain": "ingest", "check-plain": "check"}  # comparison -> the stage it is compared with
@@ -425,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, action="append", required=True,
                         help="a size; give it again for more sizes (10x apart: the growth is reported)")
-    parser.add_argument("--memory-limit", default=os.environ.get("WAREHOUSE_MEMORY_LIMIT") or "3GB",
-                        help="DuckDB memory limit of every stage [default: WAREHOUSE_MEMORY_LIMIT or 3GB]")
+    parser.add_argument("--memory-limit", default=os.environ.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
+                        help="DuckDB memory limit of every stage [default: WAREHOUSE_MEMORY_LIMIT or 2.5GB]")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WAREHOUSE_THREADS") or 0) or None,
                         help="DuckDB threads [default: WAREHOUSE_THREADS or all cores]")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "benchmarks" / "results")

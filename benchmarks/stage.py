@@ -101,7 +101,13 @@ def stage_ingest_plain(args: argparse.Namespace) -> int:
 
 
 def stage_build(args: argparse.Namespace) -> int:
-    return _cli(args, "build")
+    """`warehouse build`. Its exit 1 may only mean a stale source; a build that published nothing failed."""
+    from warehouse.home import Home
+
+    analytics = Home(args.home).analytics
+    before = analytics.stat().st_ino if analytics.exists() else None
+    code = _cli(args, "build")
+    return code if analytics.exists() and analytics.stat().st_ino != before else 2
 
 
 def stage_check(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ def _date(_ctx, _param, value: str | None) -> date | None:
               help="Folder for the databases, outputs and logs (env WAREHOUSE_HOME; default: ./var).")
 @click.option("--threads", type=int, envvar="WAREHOUSE_THREADS", help="DuckDB threads (default: all cores).")
 @click.option("--memory-limit", envvar="WAREHOUSE_MEMORY_LIMIT",
-              help="DuckDB memory limit [default: 3GB]; larger work spills to <home>/tmp.")
+              help="DuckDB memory limit [default: 2.5GB]; larger work spills to <home>/tmp.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug-level log file.")
 @click.pass_context
 def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_limit: str | None,
