@@ -50,3 +50,24 @@ def test_the_harness_records_every_stage_with_time_rows_and_memory(tmp_path):
     assert not any((work / "300" / name).exists() for name in ("home", "inbox", "exports"))
     # The report stage rendered the churn report it was asked for.
     assert size["stages"]["report"]["detail"]["files"]
+
+
+def test_a_build_that_published_nothing_is_a_failed_stage(tmp_path, monkeypatch):
+    """`warehouse build` exits 1 both for a failed build and for a stale source: only the first publishes nothing."""
+    from argparse import Namespace
+
+    from benchmarks import stage
+    from warehouse.home import Home
+
+    home, args = Home(tmp_path), Namespace(home=tmp_path)
+    home.analytics.write_bytes(b"yesterday's build")
+
+    def published(args, *command):
+        home.analytics_next.write_bytes(b"today's build")
+        home.analytics_next.replace(home.analytics)
+        return 1  # a stale source
+
+    monkeypatch.setattr(stage, "_cli", published)
+    assert stage.stage_build(args) == 1
+    monkeypatch.setattr(stage, "_cli", lambda args, *command: 1)  # the build failed: analytics left as it was
+    assert stage.stage_build(args) not in stage.DONE
