@@ -95,10 +95,8 @@ lost_services as (
         previous_month.customer_id,
         cast(previous_month.month + interval 1 month as date) as month,  -- noqa: RF04
         bool_and(coalesce(previous_month.termination_reason = 'non_payment', false)) as all_non_payment,
-        string_agg(
-            distinct coalesce(previous_month.termination_reason, 'unknown'), ', '
-            order by coalesce(previous_month.termination_reason, 'unknown')
-        ) as termination_reasons
+        {{ sorted_distinct_list("coalesce(previous_month.termination_reason, 'unknown')") }}
+            as termination_reasons
 
     from service_months as previous_month
     left join service_months as this_month
