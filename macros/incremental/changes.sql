@@ -79,7 +79,7 @@
     Remove, not always delete: DuckDB 1.5 keeps 16 KiB of delete markers for every 2,048-row vector a DELETE
     touches, pinned in memory until the database is closed (a checkpoint does not free them). A day's changed
     customers are scattered over every vector of a customer-partitioned table, so deleting them pinned
-    8 bytes per row of every such table (3 GB at a million customers: the daily build ran out of memory).
+    8 bytes per row of every such table (at a million customers the daily build ran out of memory).
     When a delete would pin more than the var `incremental_delete_budget_mb` (64 MB), the kept rows go to a new
     table with the same definition that replaces the old one: no markers, and the old table's memory is freed.
 -#}
@@ -97,9 +97,9 @@
             or {{ keys[0] }} is null
         {%- endset -%}
         {%- do run_query('create or replace temp table changes__' ~ this.identifier ~ ' as ' ~ changes_query) -%}
-        {%- set pinned_mb = 'select count(distinct rowid // 2048) * 16 / 1024 > '
+        {%- set over_budget = 'select count(distinct rowid // 2048) * 16 / 1024 > '
             ~ var('incremental_delete_budget_mb', 64) ~ ' from ' ~ this ~ ' where ' ~ changed_rows -%}
-        {%- if refresh is none and not holds(pinned_mb) -%}
+        {%- if refresh is none and not holds(over_budget) -%}
         delete from {{ this }}
         where {{ changed_rows }}
         {%- else -%}
