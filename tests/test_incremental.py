@@ -98,6 +98,17 @@ def _rewritten_tables(home: Home) -> int:
     return log.read_text(encoding="utf-8").count('__kept" rename to') if log.exists() else 0
 
 
+def _marked_vectors(home: Home, table: str) -> int:
+    """The 2,048-row vectors of a vault table with deleted rows: fewer rows than 2,048, the last one aside."""
+    con = open_vault(home.vault, read_only=True)
+    try:
+        return con.execute(f"""
+            select count(*) from (select rowid // 2048 as vector, count(*) as n from {table} group by vector)
+            where n < 2048 and vector < (select max(rowid) // 2048 from {table})""").fetchone()[0]
+    finally:
+        con.close()
+
+
 def _recomputed(home: Home) -> dict[str, int | None]:
     con = open_vault(home.vault, read_only=True)
     try:
@@ -119,6 +130,7 @@ def daily(tmp_path_factory):
     _deliver(exports, inbox, last_day=True)
     _warehouse(home, "ingest", "--inbox", str(inbox))
     _warehouse(home, "build")
+    shutil.copytree(home.root, tmp / "after-day-3")  # as the day's build left it, for the tests that build on
     return tmp, home, inbox
 
 
@@ -167,6 +179,24 @@ def test_corrected_files_withdraw_what_they_no_longer_list(daily, monkeypatch):
     assert _rewritten_tables(home) - rewritten >= customer_partitioned > 8
     differences = _compare_with_full_refresh(home, tmp)
     assert not {table: n for table, n in differences.items() if n}, differences
+
+
+@pytest.mark.parametrize("fits", [True, False])
+def test_the_delete_budget_counts_the_deletes_of_earlier_builds(daily, tmp_path, fits):
+    """Deleted rows' markers stay in the table, and every read pins them again: a build with nothing new to
+    delete still rewrites a table whose earlier deletes alone exceed the budget, and leaves one within it."""
+    tmp, _, _ = daily
+    home = Home(tmp_path / "home")
+    shutil.copytree(tmp / "after-day-3", home.root)
+    table = "staging.stg_billing__invoices"
+    marked, rewritten = _marked_vectors(home, table), _rewritten_tables(home)
+    assert marked > 0  # the day's build deleted the rows of the invoices its files listed
+    budget = (marked + (0.5 if fits else -0.5)) * 16 / 1024  # MB, 16 KiB per marked vector
+    assert run_dbt(home, "run", "--select", "stg_billing__invoices",
+                   "--vars", f"{{incremental_delete_budget_mb: {budget}}}").success
+    assert _recomputed(home)["stg_billing__invoices"] == 0  # no file since: no key to recompute
+    assert _rewritten_tables(home) - rewritten == (0 if fits else 1)
+    assert _marked_vectors(home, table) == (marked if fits else 0)
 
 
 def test_a_model_built_without_its_changed_customers_recomputes_everyone(daily, tmp_path):

@@ -77,11 +77,13 @@
     moves with the audit date); the kept rows are then always rewritten.
 
     Remove, not always delete: DuckDB 1.5 keeps 16 KiB of delete markers for every 2,048-row vector a DELETE
-    touches, pinned in memory until the database is closed (a checkpoint does not free them). A day's changed
-    customers are scattered over every vector of a customer-partitioned table, so deleting them pinned
-    8 bytes per row of every such table (at a million customers the daily build ran out of memory).
-    When a delete would pin more than the var `incremental_delete_budget_mb` (64 MB), the kept rows go to a new
-    table with the same definition that replaces the old one: no markers, and the old table's memory is freed.
+    touches, pinned in memory until the database is closed (a checkpoint does not free them), and loaded
+    again, pinned, by every later read of the table: they stay in the file until the vector is rewritten. A
+    day's changed customers are scattered over every vector of a customer-partitioned table, so deleting them
+    pinned 8 bytes per row of every such table (at a million customers the daily build ran out of memory).
+    When the vectors with deletes, those of earlier builds and those this one would touch, would pin more
+    than the var `incremental_delete_budget_mb` (64 MB), the kept rows go to a new table with the same
+    definition that replaces the old one: no markers, and the old table's memory is freed.
 -#}
 {% macro forget_changes(keys, changes_query, pseudonymised=false, refresh=none) -%}
     {%- if is_incremental() -%}
@@ -97,8 +99,18 @@
             or {{ keys[0] }} is null
         {%- endset -%}
         {%- do run_query('create or replace temp table changes__' ~ this.identifier ~ ' as ' ~ changes_query) -%}
-        {%- set over_budget = 'select count(distinct rowid // 2048) * 16 / 1024 > '
-            ~ var('incremental_delete_budget_mb', 64) ~ ' from ' ~ this ~ ' where ' ~ changed_rows -%}
+        {#- a vector with fewer than 2,048 rows, but the last, has deletes already -#}
+        {%- set over_budget -%}
+            select count(*) * 16 / 1024 > {{ var('incremental_delete_budget_mb', 64) }}
+            from (
+                select rowid // 2048 as vector
+                from {{ this }}
+                group by vector
+                having
+                    (count(*) < 2048 and vector < (select max(rowid) // 2048 from {{ this }}))
+                    or bool_or({{ changed_rows }})
+            ) as marked
+        {%- endset -%}
         {%- if refresh is none and not holds(over_budget) -%}
         delete from {{ this }}
         where {{ changed_rows }}
