@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from warehouse.cli import main
 from warehouse.db import connect
+from warehouse.home import Home
 from warehouse.vault import KEY_ENV, open_vault
 
 
@@ -187,3 +188,23 @@ def test_a_failed_build_leaves_the_published_analytics_as_it_was(demo, tmp_path)
     assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash on the missing freshness step
     assert (home / "analytics.duckdb").read_bytes() == published
     assert not (home / "analytics.next.duckdb").exists()
+
+
+def test_the_composite_key_test_names_a_duplicated_key_once(demo, tmp_path):
+    """dbt's unique_combination (macros/generic_tests) as compiled for privacy.retention_status: silent on the
+    built mart; a record there twice is named, with its count, however the hashing first stage groups it."""
+    home = Home(demo[0])
+    compiled = next((home.dbt_dir / "target" / "compiled").rglob(
+        "unique_combination_retention_status_record_type__record_key.sql")).read_text(encoding="utf-8")
+    shutil.copy2(home.analytics, tmp_path / "analytics.duckdb")
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{tmp_path / 'analytics.duckdb'}' as analytics")
+        assert con.execute(compiled).fetchall() == []
+        twice = con.execute("select record_type, record_key from analytics.privacy.retention_status "
+                            "order by record_key limit 1").fetchone()
+        con.execute("insert into analytics.privacy.retention_status select * from analytics.privacy.retention_status "
+                    "where record_type = ? and record_key = ?", list(twice))
+        assert con.execute(compiled).fetchall() == [(*twice, 2)]
+    finally:
+        con.close()
