@@ -71,3 +71,26 @@ def test_a_build_that_published_nothing_is_a_failed_stage(tmp_path, monkeypatch)
     assert stage.stage_build(args) == 1
     monkeypatch.setattr(stage, "_cli", lambda args, *command: 1)  # the build failed: analytics left as it was
     assert stage.stage_build(args) not in stage.DONE
+
+
+def test_the_layouts_benchmark_ends_every_layout_with_the_same_rows(tmp_path):
+    """The append-only layout's view shows what a copy and a delete leave: its figures compare like with like."""
+    from benchmarks.bench_daily_layouts import DIGEST, LAYOUTS, build_base, run_layout
+    from warehouse.db import connect
+
+    base = tmp_path / "base.duckdb"
+    build_base(base, customers=300, rows_per_customer=20, changed=0.1)
+    con = connect(base, read_only=True)
+    try:
+        before = str(con.execute(DIGEST.format(table="records")).fetchone())
+    finally:
+        con.close()
+    results = {}
+    for layout in LAYOUTS:
+        copy = tmp_path / f"{layout}.duckdb"
+        copy.write_bytes(base.read_bytes())
+        results[layout] = run_layout(layout, copy, "500MB", 1, "100MB")
+    digests = {result["digest"] for result in results.values()}
+    assert len(digests) == 1 and before not in digests, (before, digests)
+    for result in results.values():
+        assert result["steps"]["the day, in all"] > 0 and result["peak_rss_mib"] > 0
