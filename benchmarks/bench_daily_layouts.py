@@ -10,8 +10,8 @@ writes them) takes one day's rows three ways, each on its own copy of the same d
 - copy (forget_changes over its delete budget, the daily build at a million today): the kept rows into a new
   table, then the day's rows;
 - delete (forget_changes within its budget): delete the changed customers' rows, insert the day's; then,
-  reopened under --small-limit, the count every later read is: DuckDB 1.5 pins 16 KiB of delete markers per
-  2,048-row vector the delete touched;
+  reopened under --small-limit, a plain scan, as every later read of the table: DuckDB 1.5 pins 16 KiB of
+  delete markers per 2,048-row vector the delete touched, and they stay in the file;
 - versions (append-only; not built in the models yet): append the day's rows under a new build number and
   rewrite the small customer -> current build map; readers see the current rows through a view (the rows semi
   joined to the map). Also timed: a full read through that view against one of the plain table, and the
@@ -40,6 +40,8 @@ from warehouse.db import connect
 
 LAYOUTS = ("copy", "delete", "versions")
 READ = "select count(*), count(distinct customer_id), max(expires_on) from {table}"
+# a later reader's scan: light enough for a small memory limit, unless the table's delete markers are pinned
+SCAN = "select count(*), max(expires_on) from {table}"
 # what every layout must end the day with: the same current rows
 DIGEST = "select count(*), sum(hash(customer_id, record_id, record_key, record_type, expires_on)) from {table}"
 
@@ -116,9 +118,9 @@ def run_layout(layout: str, path: Path, memory_limit: str, threads: int, small_l
     # a later reader under a small limit: what the layout leaves in the file for every read
     con = connect(path, threads=threads, read_only=True, memory_limit=small_limit)
     try:
-        steps[f"reopened read at {small_limit}"] = timed(con, READ.format(table="records"))
+        steps[f"reopened scan at {small_limit}"] = timed(con, SCAN.format(table="records"))
     except duckdb.Error as exc:  # running out of memory is the finding: say so, and go on
-        steps[f"reopened read at {small_limit}"] = f"failed: {type(exc).__name__}"
+        steps[f"reopened scan at {small_limit}"] = f"failed: {type(exc).__name__}"
     finally:
         con.close()
     return {"layout": layout, "steps": steps, "digest": digest,
