@@ -1,6 +1,7 @@
-"""The benchmark harness (benchmarks/run.py) end to end at a tiny size: every stage measured and written down.
+"""The benchmarks at a tiny size: the harness (benchmarks/run.py) measures and writes down every stage, and
+the layouts benchmark (benchmarks/bench_daily_layouts.py) compares layouts that end the day with the same rows.
 
-Speed targets live in the benchmark's results, not here: this only checks that the harness measures.
+Speed targets live in the benchmarks' results, not here: this only checks that they measure what they say.
 """
 
 from __future__ import annotations
