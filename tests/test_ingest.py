@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from exports import header, write
 
 from ingest.config import DEFAULT_CONFIG_DIR, load_entities
-from ingest.load import ingest_inbox
+from ingest.load import ingest_inbox, scan_file
 from warehouse.cli import main
 from warehouse.db import connect
 from warehouse.vault import open_vault
@@ -120,6 +121,22 @@ def test_iso_8859_15_euro_sign_is_read_as_euro(vault, tmp_path):
     ingest(vault, inbox)
     assert vault.execute("select description from raw_billing.invoice_lines").fetchone()[0] == \
         "Asennusmaksu 50 € (kertaluonteinen)"
+
+
+def test_one_pass_hashes_every_byte_and_writes_the_utf8_copy_or_says_where_it_stopped(tmp_path):
+    """The file is read once: its hash, its lines and its UTF-8 copy come from the same pass."""
+    text = "rivi 1 €\nrivi 2 Räkki\nrivi 3\n"
+    good = tmp_path / "good.csv"
+    good.write_bytes(text.encode("iso-8859-15"))
+    scan = scan_file(good, "iso-8859-15", tmp_path / "good.utf8")
+    assert (tmp_path / "good.utf8").read_text(encoding="utf-8") == text
+    assert (scan.sha256, scan.lines, scan.undecodable) == (hashlib.sha256(good.read_bytes()).hexdigest(), 3, None)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"rivi 1\nrivi 2\nrivi \x81 3\nrivi 4\n")  # 0x81: no character in cp1252
+    scan = scan_file(bad, "cp1252", tmp_path / "bad.utf8")
+    assert scan.undecodable == "line 3: bytes that are not valid cp1252: wrong encoding?"
+    assert (scan.sha256, scan.lines) == (hashlib.sha256(bad.read_bytes()).hexdigest(), 4)
 
 
 @pytest.mark.parametrize(("name", "content", "problem"), [
