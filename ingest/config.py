@@ -6,6 +6,7 @@ mapped by pointing `--config` at its own folder of the same shape.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -107,6 +108,10 @@ def load_entities(config_dir: Path = DEFAULT_CONFIG_DIR) -> list[Entity]:
             raise ConfigError(f"{path}: missing or unknown key {exc}") from exc
         if entity.mode not in MODES or entity.format not in FORMATS:
             raise ConfigError(f"{path}: mode must be one of {MODES}, format one of {FORMATS}")
+        try:
+            codecs.lookup(entity.encoding)
+        except LookupError as exc:
+            raise ConfigError(f"{path}: unknown encoding {entity.encoding!r}") from exc
         unknown = (set(entity.key) | set(entity.required)) - set(entity.columns)
         if unknown:
             raise ConfigError(f"{path}: key/required name columns that are not configured: {unknown}")

@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 from exports import header, write
 
-from ingest.config import DEFAULT_CONFIG_DIR, load_entities
+from ingest.config import DEFAULT_CONFIG_DIR, ConfigError, load_entities
 from ingest.load import ingest_inbox, scan_file
 from warehouse.cli import main
 from warehouse.db import connect
@@ -207,6 +207,24 @@ def test_another_companys_layout_is_mapped_by_configuration_alone(vault, tmp_pat
     assert [r.status for r in results] == ["loaded"]
     assert vault.execute("select product_code, product_name, category from raw_services.products").fetchall() == \
         [("BB100", "Kuitu 100 €", "broadband")]
+
+
+def test_an_export_not_in_its_configured_encoding_is_refused_at_its_line_and_a_bad_name_at_config(vault, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    spec_path = config / "services/products.yml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec_path.write_text(yaml.safe_dump({**spec, "encoding": "cp1252"}))
+    inbox = tmp_path / "inbox"
+    path = write(inbox / "services/products_20240105.csv", PRODUCTS_HEADER + "\nBB100;Kuitu;broadband;29,90;24\n")
+    path.write_bytes(path.read_bytes() + b"CO1;R\x81kki;colocation;1,00;24\n")  # 0x81: no character in cp1252
+    [result] = ingest_inbox(vault, inbox, load_entities(config))
+    assert result.status == "refused" and "line 3: bytes that are not valid cp1252" in result.reason
+    assert vault.execute("select count(*) from raw_services.products").fetchone()[0] == 0
+
+    spec_path.write_text(yaml.safe_dump({**spec, "encoding": "latin-99"}))
+    with pytest.raises(ConfigError, match=r"products\.yml: unknown encoding 'latin-99'"):
+        load_entities(config)
 
 
 def test_a_killed_ingest_leaves_no_partial_file_and_the_next_run_completes_it(tmp_path):
