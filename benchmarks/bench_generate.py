@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from warehouse.sample import generate_exports
+from samplegen import generate_exports
 
 
 def main() -> None:

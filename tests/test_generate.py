@@ -1,4 +1,4 @@
-"""Tests of the sample-export generator (warehouse.sample): layout, validity, defects, determinism."""
+"""Tests of the sample-export generator (samplegen): layout, validity, defects, determinism."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.fi import ytunnus as stdnum_ytunnus
 
-from warehouse.sample import defects, generate_exports
-from warehouse.sample.days import to_day
-from warehouse.sample.people import Issued, make_customers
-from warehouse.sample.pools import build_pools
+from samplegen import defects, generate_exports
+from samplegen.days import to_day
+from samplegen.people import Issued, make_customers
+from samplegen.pools import build_pools
 
 # Typed from shared/contracts/exports.md on purpose (not imported from the generator).
 CONTRACT = {

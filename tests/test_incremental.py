@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import warehouse.build as build_module
+from samplegen import generate_exports
 from warehouse.build import PROJECT_DIR, run_dbt
 from warehouse.cli import main
 from warehouse.home import Home
-from warehouse.sample import generate_exports
 from warehouse.vault import ALIAS, open_vault, vault_key
 
 END = date.today()  # exported today: fresh, as the daily job expects

@@ -95,7 +95,7 @@ def generate(out: Path, customers: int, seed: int, start: date, end: date | None
 
 def _generate(out: Path, customers: int, seed: int, start: date, end: date, export_days: int,
               defect_rate: float) -> dict:
-    from warehouse.sample import generate_exports
+    from samplegen import generate_exports
 
     with console.status("Generating sample exports…") as status:
         manifest = generate_exports(out, customers=customers, seed=seed, start=start, end=end,

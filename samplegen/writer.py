@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import db
+from warehouse import db
+
 from . import billing, catalogue, defects, tickets
 from .days import DAY, NEVER, from_day
 from .identifiers import HETU_CHECK_CHARS, SIGNS
