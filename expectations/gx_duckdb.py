@@ -20,15 +20,11 @@ Why each piece is needed (tests/test_quality.py::test_gx_duckdb_adaptation fails
    `expect_column_values_to_be_of_type` breaks on duckdb-engine's reflection. Pattern checks are
    `UnexpectedRowsExpectation`s calling DuckDB's `regexp_full_match` through macros instead.
 5. No network, no analytics: an ephemeral (in-memory) context with analytics and progress bars off. (GX
-   1.24.1 as installed here carries no analytics client at all; `GX_ANALYTICS_ENABLED=false` is set anyway,
-   before GX is imported, in case a later version brings one back.)
+   1.24.1 as installed here carries no analytics client at all; core/settings.py sets
+   `GX_ANALYTICS_ENABLED=false` anyway at start-up, in case a later version brings one back.)
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: see point 5
 
 import duckdb
 import great_expectations as gx

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.pseudonym import pseudonymous_key, read_key
-from warehouse.vault import open_vault
+from core.db import connect
+from core.pseudonym import pseudonymous_key
+from core.reference import country_codes
+from core.schema import ensure_vault_schema
+from core.settings import Settings
+from core.sql import literal
+from core.vault import open_vault
 
 SUITES_DIR = Path(__file__).parent / "suites"
 EXAMPLES = 20  # example keys kept per failed check
@@ -27,23 +30,6 @@ ANALYTICS = "quality_analytics"  # the analytics file, attached read-only for th
 # Schemas a suite's queries may name, by the database the suite checks (`database:` in the suite file).
 SCHEMAS = {"vault": r"staging|ingest|raw_\w+", "analytics": r"core|churn|privacy"}
 
-# Officially assigned ISO 3166-1 alpha-2 codes (249).
-ISO_3166_ALPHA2 = [
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB",
-    "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY",
-    "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX",
-    "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK",
-    "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS",
-    "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR",
-    "IS", "IT", "JE", "JM", "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA",
-    "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
-    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE",
-    "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM",
-    "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG",
-    "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF",
-    "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY",
-    "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
-]
 
 # Identifier and value checks as DuckDB macros (temp: they exist on the checks' connection only). They live
 # here rather than in the suites because GX formats queries with str.format, which would eat regex braces.
@@ -80,15 +66,8 @@ create or replace temp macro q_email(e) as regexp_full_match(e, '[^@\\s]+@[^@\\s
 create or replace temp macro q_vat_rate(d) as
     case when d < date '2013-01-01' then 23.00 when d < date '2024-09-01' then 24.00 else 25.50 end;
 create or replace temp macro q_country_code(c) as c in (COUNTRIES);
-""".replace("COUNTRIES", ", ".join(f"'{c}'" for c in ISO_3166_ALPHA2))
+""".replace("COUNTRIES", ", ".join(f"'{c}'" for c in sorted(country_codes())))
 
-HISTORY_DDL = """
-create schema if not exists quality;
-create table if not exists quality.check_results (
-    run_id varchar, run_at timestamptz, suite varchar, expectation varchar, severity varchar,
-    success boolean, unexpected_count bigint, example_keys varchar[], description varchar, raised boolean
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -133,6 +112,7 @@ class CheckRun:
     results: list[CheckResult]
     seconds: float = 0.0
     trend: list[dict] = field(default_factory=list)  # earlier runs, oldest first, for the report
+    html_path: Path | None = None  # the quality page, once written
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -159,6 +139,10 @@ class CheckRun:
         return {"run_at": self.run_at, "checks": len(self.results),
                 "passed": len(self.results) - len(self.failed) - self.skipped, "errors": self.errors,
                 "warnings": self.warnings, "skipped": self.skipped}
+
+    def summary_counts(self) -> dict[str, int]:
+        """The summary's counts only (for the run log)."""
+        return {k: v for k, v in self.summary().items() if k != "run_at"}
 
     def print_summary(self, console=None) -> None:
         from rich.console import Console
@@ -222,7 +206,7 @@ def _substitute(query: str, params: dict) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(params[m[1]]) if m[1] in params else m[0], query)
 
 
-def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_db: Path | None = None,
+def run_checks(settings: Settings, secret: bytes, analytics: Path | None = None, *, history_db: Path | None = None,
                suites: list[Suite] | None = None) -> CheckRun:
     """Run every suite; append results to a history table in the vault (schema `quality`: run id, run_at, suite,
     expectation, severity, success, unexpected_count, a few example keys — as pseudonymous keys (HMAC via the key
@@ -237,11 +221,10 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     from expectations import gx_duckdb
 
     started = time.perf_counter()
-    secret = read_key(key_file)
     suites = load_suites() if suites is None else suites
     run = CheckRun(uuid.uuid4().hex, datetime.now().astimezone(), [])
-    marts = _analytics_file(vault, analytics)
-    con = open_vault(vault, read_only=history_db is not None)
+    marts = _analytics_file(settings, analytics)
+    con = open_vault(settings, read_only=history_db is not None)
     try:
         vault_catalog = con.execute("select current_database()").fetchone()[0]
         schemas = _snapshot(con, [s for s in suites if s.database == "vault" or marts], marts)
@@ -262,24 +245,20 @@ def run_checks(vault: Path, analytics: Path | None, key_file: Path, *, history_d
     finally:
         con.close()
     if history_db is not None:
-        con = connect(history_db)
+        con = connect(history_db, limits=settings.limits)
         try:
             _append_history(con, run)
             run.trend = _trend(con)
         finally:
             con.close()
     if analytics is not None:
-        _publish(analytics, run)
+        _publish(analytics, run, settings)
     return run
 
 
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _analytics_file(vault: Path, analytics: Path | None) -> Path | None:
+def _analytics_file(settings: Settings, analytics: Path | None) -> Path | None:
     """The analytics file the mart suites check: the one being published, else the published one, if any."""
-    path = analytics if analytics is not None else Home(vault.parent).analytics
+    path = analytics if analytics is not None else settings.home.analytics
     return path if path.exists() else None
 
 
@@ -305,7 +284,7 @@ def _snapshot(con, suites: list[Suite], analytics: Path | None = None) -> list[s
     for schema in schemas:
         con.execute(f"create schema {SNAPSHOT}.{schema}")
     if analytics is not None and "analytics" in tables.values():
-        con.execute(f"attach '{_quoted(analytics)}' as {ANALYTICS} (read_only)")
+        con.execute(f"attach {literal(analytics)} as {ANALYTICS} (read_only)")
     views = {f"{catalog}.{schema}.{name}" for catalog, schema, name in con.execute(
         "select table_catalog, table_schema, table_name from information_schema.tables where table_type = 'VIEW'"
     ).fetchall()}
@@ -376,7 +355,7 @@ def _example_keys(details: dict, check: Check, key: tuple[str, ...]) -> list[str
 
 
 def _append_history(con, run: CheckRun) -> None:
-    con.execute(HISTORY_DDL)
+    ensure_vault_schema(con)
     con.executemany("insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         (run.run_id, run.run_at, r.suite, r.expectation, r.severity, None if r.skipped else r.success,
          r.unexpected_count, r.example_keys, r.description, r.raised) for r in run.results])
@@ -391,9 +370,9 @@ def _trend(con, runs: int = 30) -> list[dict]:
     return [{"run_at": r[0], "checks": r[1], "passed": r[2], "errors": r[3], "warnings": r[4]} for r in rows[::-1]]
 
 
-def _publish(analytics: Path, run: CheckRun) -> None:
+def _publish(analytics: Path, run: CheckRun, settings: Settings) -> None:
     """The latest run into the analytics database: a one-row summary for banners, and its per-check rows."""
-    con = connect(analytics)
+    con = connect(analytics, limits=settings.limits)
     try:
         con.execute("create schema if not exists quality")
         s = run.summary()

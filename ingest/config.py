@@ -14,7 +14,10 @@ from pathlib import Path
 
 import yaml
 
-DEFAULT_CONFIG_DIR = Path(__file__).parent / "sources"
+from core.erasure import RawTable
+from core.settings import DEFAULT_INGEST_CONFIG
+
+DEFAULT_CONFIG_DIR = DEFAULT_INGEST_CONFIG
 MODES = ("snapshot", "delta")
 FORMATS = ("csv", "jsonl")
 
@@ -56,6 +59,10 @@ class Entity:
     @property
     def raw_table(self) -> str:
         return f"raw_{self.system}.{self.entity}"
+
+    @property
+    def raw(self) -> RawTable:
+        return RawTable(self.system, self.entity, self.raw_table, self.key, self.columns, self.dialect.delimiter)
 
     def export_date(self, path: Path) -> date:
         match = re.search(self.export_date_pattern, path.name)

@@ -29,8 +29,12 @@ from pathlib import Path
 
 import duckdb
 
+from core import faults
+from core.erasure import TableErasure, erase, ledger_size
+from core.files import empty_folder, private_folder
+from core.pseudonym import macro_sql
+from core.schema import ensure_raw_tables, ensure_vault_schema
 from ingest.config import Entity
-from ingest.erasure import ensure_ledger, erase, ledger_size
 
 log = logging.getLogger(__name__)
 
@@ -125,41 +129,9 @@ def blank_line_numbers(path: Path) -> list[int]:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) -> None:
-    """Create the load log, the rejects table and one raw table per entity; add newly configured columns."""
-    # file_bytes + file_mtime_ns: an inbox holding years of exports is not re-hashed every day, only files
-    # whose size or time changed. record_key: a rejected row's key as far as its raw text shows it, so a
-    # row rejected from a snapshot counts as unreadable there, not as deleted at the source.
-    con.execute("""
-        create schema if not exists ingest;
-        create table if not exists ingest.files (
-            load_id bigint primary key, system varchar, entity varchar, source_file varchar,
-            file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
-            status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
-            reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint
-        );
-        create table if not exists ingest.rejects (
-            load_id bigint, source_file varchar, line bigint, column_name varchar,
-            error_type varchar, reason varchar, raw_text varchar, record_key varchar
-        );
-    """)
-    for entity in entities:
-        schema, table = entity.raw_table.split(".")
-        con.execute(f"create schema if not exists {schema}")
-        columns = ", ".join(f'"{name}" {kind}' for name, kind in entity.columns.items())
-        con.execute(f"""
-            create table if not exists {entity.raw_table} (
-                {columns}, _load_id bigint, _source_file varchar, _line bigint, _export_date date
-            )""")
-        existing = {row[0] for row in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-            [schema, table]).fetchall()}
-        for name, kind in entity.columns.items():
-            if name not in existing:
-                con.execute(f'alter table {entity.raw_table} add column "{name}" {kind}')
-    ensure_ledger(con)  # the staging models read it, before any enforcement ran
-    # DDL goes to the database file now, not only to the write-ahead log: DuckDB 1.5.5 was seen failing to
-    # replay a WAL holding ALTER TABLE after a kill -9 ("GetDefaultDatabase with no default database set").
-    con.execute("checkpoint")
+    """The load log, the rejects table, the ledger (core/schema.py) and one raw table per entity."""
+    ensure_vault_schema(con)
+    ensure_raw_tables(con, {entity.raw_table: entity.columns for entity in entities})
 
 
 def _sql_str(value: str) -> str:
@@ -189,13 +161,14 @@ class FileLoader:
     """Loads one file version of one entity inside the caller's transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_file: str,
-                 load_id: int, export_date: date, has_key: bool = False):
+                 load_id: int, export_date: date, erasure: list[TableErasure], has_key: bool = False):
         # `path` is the file in UTF-8 (the export itself, or its transcoded copy).
         self.con, self.entity, self.path = con, entity, path
         self.source_file, self.load_id, self.export_date = source_file, load_id, export_date
         self.header_lines = 1 if entity.format == "csv" else 0
         self.reader_columns: dict[str, str] = {}  # positional alias -> header name, for reject messages
         self.blank_lines = 0
+        self.erasure = erasure  # what erasing a record means in each table (the ledger is applied per load)
         self.has_key = has_key  # `pseudonymous_key` is defined on the connection
 
     # --- reading -------------------------------------------------------------------------------------
@@ -313,7 +286,7 @@ class FileLoader:
             return 0
         if not self.has_key:
             raise RefusedFile("the erasure ledger is not empty but no pseudonym key was given to match it")
-        return sum(erase(self.con, self.entity.raw_table, self.load_id).values())
+        return sum(erase(self.con, self.erasure, only=self.entity.raw_table, load_id=self.load_id).values())
 
     def _record_key_sql(self) -> str:
         """SQL over a reject's `raw_text` that reads its key: by header position (CSV) or by name (JSON)."""
@@ -425,14 +398,14 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
          result.rows_rejected, result.blank_lines, result.reason, result.rows_erased])
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path,
-                scratch: Path | None = None, has_key: bool = False) -> FileResult:
+def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path, scratch: Path,
+                erasure: list[TableErasure], has_key: bool = False) -> FileResult:
     """Load one file in its own transaction; refuse it whole if it cannot be read as configured.
 
-    `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so
-    give a folder as private as the vault's. `has_key`: `pseudonymous_key` is defined on `con`, to match the
-    rows against the erasure ledger (a non-empty ledger without it refuses the file rather than resurrect
-    erased data).
+    `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so it is
+    a folder of the home, owner-only, emptied at the start of each ingest (a killed run's copy goes then).
+    `has_key`: `pseudonymous_key` is defined on `con`, to match the rows against the erasure ledger (a
+    non-empty ledger without it refuses the file rather than resurrect erased data).
     """
     source_file = path.relative_to(inbox).as_posix()
     current, stat = _current_version(con, source_file), path.stat()
@@ -455,9 +428,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
             export_date = entity.export_date(path)
             if scan.undecodable:
                 raise RefusedFile(scan.undecodable)
-            result = FileLoader(con, entity, utf8_copy or path, source_file, load_id, export_date, has_key).load(scan)
+            result = FileLoader(con, entity, utf8_copy or path, source_file, load_id, export_date, erasure,
+                                has_key).load(scan)
             _log_file(con, entity, path, scan, result)
+            faults.point("ingest.before_commit")
             con.commit()
+            faults.point("ingest.after_commit")
             log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
                      result.rows_loaded, result.rows_rejected, result.rows_erased)
             return result
@@ -473,19 +449,18 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
             return result
 
 
-def _define_key_macro(con: duckdb.DuckDBPyConnection, key_path: Path | None) -> bool:
-    from warehouse.pseudonym import macro_sql, read_key
-
-    if key_path is None or not Path(key_path).exists():
-        return False
-    con.execute(macro_sql(read_key(Path(key_path))))
-    return True
-
-
 def _reader_failure(exc: duckdb.Error) -> str:
     """DuckDB's message may quote file content: keep its first line with quoted values blanked out."""
     first = re.sub(r'"[^"]*"', '"…"', str(exc).splitlines()[0])
     return f"unreadable as configured ({type(exc).__name__}: {first[:200]})"
+
+
+def totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int]:
+    """Files seen, rows loaded, rows rejected and files refused, over the whole load log."""
+    return con.execute("""
+        select count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0),
+            count(*) filter (where status = 'refused')
+        from ingest.files""").fetchone()
 
 
 def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Path]]:
@@ -498,15 +473,19 @@ def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Pa
     return found
 
 
-def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity],
-                 on_file: Callable[[FileResult], None] | None = None, scratch: Path | None = None,
-                 key_path: Path | None = None) -> list[FileResult]:
-    """Load every new file of the inbox; `key_path` is the pseudonym key that matches the erasure ledger."""
+def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity], *, scratch: Path,
+                 erasure: list[TableErasure], secret: bytes | None = None,
+                 on_file: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Load every new file of the inbox; `secret` is the pseudonym secret that matches the erasure ledger."""
     ensure_schema(con, entities)
-    has_key = _define_key_macro(con, key_path)
+    private_folder(scratch)
+    if empty_folder(scratch):
+        log.info("removed the transient copies a killed ingest left in %s", scratch)
+    if secret is not None:
+        con.execute(macro_sql(secret))
     results = []
     for entity, path in find_files(inbox, entities):
-        result = ingest_file(con, entity, path, inbox, scratch, has_key)
+        result = ingest_file(con, entity, path, inbox, scratch, erasure, secret is not None)
         results.append(result)
         if on_file:
             on_file(result)

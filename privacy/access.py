@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -43,6 +43,13 @@ import duckdb
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from core import faults, files
+from core.pseudonym import macro_sql, pseudonymous_key
+from core.settings import Settings
+from core.sql import ident as _ident
+from core.sql import qualified as _table
+from core.sql import relation_exists as _relation_exists
+from core.vault import open_vault
 from privacy.config import (
     NOT_PERSONAL,
     DataMap,
@@ -52,12 +59,10 @@ from privacy.config import (
     load_data_map,
     load_disclosures,
     load_register,
+    record_type,
 )
 from privacy.notice import load_labels, period_words, translated
 from retention.policy import Policy, load_policy
-from warehouse.home import Home
-from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
-from warehouse.vault import open_vault
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +81,6 @@ DASH = "\u2013"
 _TRIM = "nullif(trim(cast(? as varchar), ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
 NORMALISE = {"customer_id": _TRIM, "hetu": f"upper({_TRIM})", "email": f"lower({_TRIM})"}
 IDENTIFIER_TYPES = tuple(NORMALISE)
-
-LOG_DDL = """
-create schema if not exists privacy;
-create table if not exists privacy.access_requests (
-    request_id varchar primary key,
-    requested_at timestamptz not null,
-    identifier_type varchar not null,
-    verified_by varchar not null,
-    request_ref varchar,
-    subject_key varchar,
-    subject_keys varchar[],
-    found boolean not null,
-    outcome varchar not null,
-    datasets integer not null,
-    rows bigint not null
-);
-"""
-
 
 class AccessError(RuntimeError):
     """The request cannot be answered (no vault, nothing built yet, invalid request)."""
@@ -127,14 +114,6 @@ class AccessResult:
 
 
 # --- SQL generated from the data map ---------------------------------------------------------------------
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _table(name: str) -> str:
-    return ".".join(_ident(part) for part in name.split("."))
-
-
 def subject_sql(data_map: DataMap, dataset: Dataset, columns: list[str] | None = None) -> str:
     """Select `columns` (default: every data-map column) of the dataset's rows that belong to the customers
     in the list parameter `$subjects`: through its customer-id column, or through the `via` dataset's."""
@@ -147,12 +126,6 @@ def subject_sql(data_map: DataMap, dataset: Dataset, columns: list[str] | None =
         where = (f"t.{_ident(key)} in (select v.{_ident(key)} from {_table(via_table)} as v "
                  f"where v.{_ident(via.subject_column)} in (select unnest($subjects)))")
     return f"select {select} from {_table(dataset.table)} as t where {where} order by all"
-
-
-def record_type(table: str) -> str:
-    """The record type int_retention__records gives a staging model's rows: `stg_<source>__<entity>s`."""
-    entity = table.rsplit(".", 1)[-1].split("__", 1)[-1]
-    return entity[:-1] if entity.endswith("s") else entity
 
 
 # --- finding the person ----------------------------------------------------------------------------------
@@ -189,12 +162,6 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None 
         rows.append({name: (json.loads(v) if i in json_columns and isinstance(v, str) else v)
                      for i, (name, v) in enumerate(zip(names, row, strict=True))})
     return rows
-
-
-def _relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    schema, table = name.split(".")
-    return bool(con.execute("select count(*) from information_schema.tables where table_catalog = current_database() "
-                            "and table_schema = ? and table_name = ?", [schema, table]).fetchone()[0])
 
 
 def _retention_rules(policy: Policy, table: str) -> list[dict[str, Any]]:
@@ -326,7 +293,7 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
 
 
 # --- the request ------------------------------------------------------------------------------------------
-def subject_access(home: Home, identifier_type: str, value: str, *, verified_by: str,
+def subject_access(settings: Settings, secret: bytes, identifier_type: str, value: str, *, verified_by: str,
                    request_ref: str | None = None, now: datetime | None = None) -> AccessResult:
     """Answer one access request: find the person, write the package, log the request (found or not).
 
@@ -336,37 +303,39 @@ def subject_access(home: Home, identifier_type: str, value: str, *, verified_by:
         raise AccessError(f"identifier type must be one of {', '.join(IDENTIFIER_TYPES)}")
     if not (verified_by or "").strip():
         raise AccessError("name who verified the requester's identity (--verified-by)")
+    home = settings.home
     if not home.vault.exists():
         raise AccessError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
-    pseudonym_key = key_file(home.root)
-    if not pseudonym_key.exists():
-        raise AccessError(f"no pseudonym key at {pseudonym_key}: run `warehouse build` first")
-    secret = read_key(pseudonym_key)
     requested_at = (now or datetime.now(UTC)).astimezone(UTC)
     request_id = _request_id(requested_at)
-    data_map = load_data_map()
-    disclosures = load_disclosures(data_map=data_map)
-    register = load_register()
-    policy = load_policy()
+    data_map = load_data_map(settings.privacy_config)
+    disclosures = load_disclosures(settings.privacy_config, data_map=data_map)
+    register = load_register(settings.privacy_config)
+    policy = load_policy(settings.retention_policy)
 
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings, read_only=True)
     try:
         con.execute(f"set timezone = '{LOCAL_TZ}'")  # instants are shown as the customer's clock shows them
         con.execute(macro_sql(secret))  # int_retention__records calls it
         subjects, outcome = find_customers(con, identifier_type, value)
         keys = [pseudonymous_key(secret, s) for s in subjects]
+
+        def log_request(outcome: str, rows_by_dataset: dict[str, int]) -> None:
+            _log_request(settings, request_id, requested_at, identifier_type, verified_by, request_ref, keys,
+                         outcome, rows_by_dataset)
+
         try:
             package = assemble(con, subjects, data_map=data_map, disclosures=disclosures, register=register,
                                policy=policy) if subjects else None
         except AccessError:
             con.close()
-            _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, "error", {})
+            log_request("error", {})
             raise
     finally:
         con.close()
 
     if package is None:
-        _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, outcome, {})
+        log_request(outcome, {})
         log.info("subject access %s by %s: %s", request_id, identifier_type, outcome.replace("_", " "))
         reason = ("the identifier matches customer records of more than one person: use the customer id or the "
                   "HETU" if outcome == "ambiguous" else f"no customer matches the given {identifier_type}")
@@ -375,16 +344,20 @@ def subject_access(home: Home, identifier_type: str, value: str, *, verified_by:
     package |= {"request_id": request_id, "requested_at": requested_at, "request_ref": request_ref,
                 "identifier_type": identifier_type}
     rows_by_dataset = {d["table"]: d["rows_count"] for d in package["datasets"]}
+    # Written aside, logged, then renamed into place: an unlogged answer never stays behind (a killed run
+    # leaves at most a temporary folder, which the next request removes).
+    files.remove_strays(files.private_folder(home.access))
     directory = home.access / request_id
-    paths = write_package(package, directory)
+    written = write_package(package, files.temp_path(directory))
+    faults.point("access.after_package")
     try:
-        _log_request(home, request_id, requested_at, identifier_type, verified_by, request_ref, keys, outcome,
-                     rows_by_dataset)
-    except Exception:
-        for path in paths.values():  # an unlogged answer must not stay behind
-            path.unlink(missing_ok=True)
-        directory.rmdir()
+        log_request(outcome, rows_by_dataset)
+    except BaseException:
+        shutil.rmtree(written, ignore_errors=True)
         raise
+    written.rename(directory)
+    files.sync_folder(home.access)
+    paths = {kind: directory / path.name for kind, path in package_files(written).items()}
     result = AccessResult(request_id, directory, paths["json"], {lang: paths[lang] for lang in LANGUAGES},
                           len(subjects), rows_by_dataset)
     log.info("subject access %s by %s: %s customer record(s), %s datasets, %s rows; package %s", request_id,
@@ -392,16 +365,63 @@ def subject_access(home: Home, identifier_type: str, value: str, *, verified_by:
     return result
 
 
+def example_subject(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A customer whose access package shows the most: with a HETU, a key handover and a collection case if
+    there is one (disclosures to both kinds of recipient). For the demo."""
+    row = con.execute(f"""
+        select customers.customer_id
+        from {CUSTOMERS} as customers
+        left join staging.stg_services__key_handovers as keys using (customer_id)
+        left join staging.stg_billing__collection_cases as cases using (customer_id)
+        where customers.hetu is not null
+        group by customers.customer_id
+        order by
+            (count(distinct keys.handover_id) > 0)::int + (count(distinct cases.case_id) > 0)::int desc,
+            customers.customer_id
+        limit 1""").fetchone()
+    return row[0] if row else None
+
+
+def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, *, now: datetime | None = None) -> int:
+    """Delete the access packages of people whose data was erased, and those past the policy's period for
+    answers (retention/policy.yml `request_answers`); the request log stays. How many were removed."""
+    folder = settings.home.access
+    if not folder.is_dir():
+        return 0
+    files.remove_strays(folder)
+    period = load_policy(settings.retention_policy).answers_period
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(LOCAL_TZ)).date()
+    rows = con.execute("""
+        select request_id,
+            exists (select 1 from retention.erasure_ledger as ledger
+                    where ledger.record_type = 'customer' and list_contains(requests.subject_keys, ledger.record_key))
+                as erased,
+            cast(timezone(?, requests.requested_at) as date) as requested_on
+        from privacy.access_requests as requests
+        where requests.found""", [LOCAL_TZ]).fetchall()
+    removed = 0
+    for request_id, erased, requested_on in rows:
+        directory = folder / request_id
+        # kept through requested_on + period, as the retention rules count
+        expired = period is not None and period.add_to(requested_on) < today
+        if directory.is_dir() and (erased or expired):
+            shutil.rmtree(directory)
+            removed += 1
+    if removed:
+        log.info("removed %s access package(s): their people were erased or their period ended", removed)
+    return removed
+
+
 def _request_id(at: datetime) -> str:
     return f"SAR-{at.astimezone(ZoneInfo(LOCAL_TZ)):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _log_request(home: Home, request_id: str, requested_at: datetime, identifier_type: str, verified_by: str,
-                 request_ref: str | None, keys: list[str], outcome: str, rows_by_dataset: dict[str, int]) -> None:
+def _log_request(settings: Settings, request_id: str, requested_at: datetime, identifier_type: str,
+                 verified_by: str, request_ref: str | None, keys: list[str], outcome: str,
+                 rows_by_dataset: dict[str, int]) -> None:
     """One row in the vault's privacy.access_requests: the request, never the identifier or the answer."""
-    con = open_vault(home.vault)
+    con = open_vault(settings)
     try:
-        con.execute(LOG_DDL)
         con.execute("insert into privacy.access_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [request_id, requested_at, identifier_type, verified_by.strip(), request_ref,
                      keys[0] if keys else None, keys or None, bool(keys), outcome,
@@ -411,24 +431,19 @@ def _log_request(home: Home, request_id: str, requested_at: datetime, identifier
 
 
 # --- output ----------------------------------------------------------------------------------------------
-def write_package(package: dict[str, Any], directory: Path) -> dict[str, Path]:
-    """access.json and one HTML page per language, owner-only (folders 0700, files 0600)."""
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.parent.chmod(0o700)
+def package_files(directory: Path) -> dict[str, Path]:
+    return {"json": directory / JSON_NAME, **{lang: directory / f"access.{lang}.html" for lang in LANGUAGES}}
+
+
+def write_package(package: dict[str, Any], directory: Path) -> Path:
+    """access.json and one HTML page per language into a new folder, owner-only (folders 0700, files 0600)."""
+    files.private_folder(directory.parent)
     directory.mkdir(mode=0o700)
-    directory.chmod(0o700)
-    paths = {"json": directory / JSON_NAME}
-    _write(paths["json"], json.dumps(package, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    paths = package_files(directory)
+    files.write_text(paths["json"], json.dumps(package, indent=2, ensure_ascii=False, default=_json_default) + "\n")
     for lang in LANGUAGES:
-        paths[lang] = directory / f"access.{lang}.html"
-        _write(paths[lang], render_html(package, lang))
-    return paths
-
-
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        files.write_text(paths[lang], render_html(package, lang))
+    return directory
 
 
 def _json_default(value: Any) -> Any:

@@ -8,6 +8,7 @@ uses, sources, recipients, fields), so a typo fails at once with the file and th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -16,6 +17,8 @@ from typing import Any
 
 import yaml
 from fideslang.default_taxonomy import DEFAULT_TAXONOMY
+
+from core.erasure import RawTable, TableErasure, clean_id
 
 CONFIG_DIR = Path(__file__).resolve().parent
 NOT_PERSONAL = "system.operations"  # the one category of a column that says nothing about a person
@@ -35,6 +38,9 @@ class Dataset:
     source: str
     purposes: list[str]
     rectifiable: list[str]
+    raw_columns: dict[str, str] = field(default_factory=dict)  # column -> the raw column it is made from
+    on_erasure: str = "delete"  # or anonymise: what erasing one of its records does
+    identifying: list[str] = field(default_factory=list)  # columns that identify whatever their category
 
     @property
     def personal_columns(self) -> list[str]:
@@ -47,10 +53,20 @@ class DataMap:
     datasets: dict[str, Dataset]  # table -> dataset
     lineage_columns: list[str]
     not_personal: list[str]
+    identifying: list[str] = field(default_factory=list)  # data categories that identify a person
 
     def category(self, qualified_column: str) -> str:
         table, column = qualified_column.rsplit(".", 1)
         return self.datasets[table].columns[column]
+
+    def is_identifying(self, category: str) -> bool:
+        """A column identifies a person when its category is one of the `identifying` ones or a narrower one."""
+        return any(category == c or category.startswith(c + ".") for c in self.identifying)
+
+    def identifying_columns(self, dataset: Dataset) -> list[str]:
+        """By category, and the columns the dataset names itself (values of any category: corrections)."""
+        return [c for c, category in dataset.columns.items()
+                if self.is_identifying(category) or c in dataset.identifying]
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,11 @@ def load_data_map(directory: Path = CONFIG_DIR) -> DataMap:
     datasets = {}
     for entry in raw["datasets"]:
         table = entry["table"]
-        columns = dict(entry["columns"])
+        # `column: category`, or `column: {category: ..., raw: name}` when the raw column is named otherwise
+        columns = {c: v["category"] if isinstance(v, dict) else v for c, v in entry["columns"].items()}
+        raw_columns = {c: v["raw"] for c, v in entry["columns"].items() if isinstance(v, dict) and "raw" in v}
+        if entry.get("on_erasure", "delete") not in ("delete", "anonymise"):
+            _fail("data_map.yml", table, "on_erasure is delete or anonymise")
         for column, category in columns.items():
             if category not in categories:
                 _fail("data_map.yml", f"{table}.{column}", f"{category!r} is not a fideslang data category")
@@ -145,11 +165,63 @@ def load_data_map(directory: Path = CONFIG_DIR) -> DataMap:
             if column not in columns:
                 _fail("data_map.yml", table, f"rectifiable column {column!r} is not in its columns")
         datasets[table] = Dataset(table, entry["title"], columns, None if via else subject, via, entry["source"],
-                                  entry["purposes"], entry.get("rectifiable", []))
+                                  entry["purposes"], entry.get("rectifiable", []), raw_columns,
+                                  entry.get("on_erasure", "delete"), entry.get("identifying", []))
     for dataset in datasets.values():
         if dataset.via and (dataset.via[0] not in datasets or datasets[dataset.via[0]].subject_column is None):
             _fail("data_map.yml", dataset.table, f"`via` {dataset.via[0]!r} must be a dataset with a subject column")
-    return DataMap(raw["version"], datasets, raw["lineage_columns"], raw["not_personal"])
+    for category in raw.get("identifying", []):
+        if category not in categories:
+            _fail("data_map.yml", "identifying", f"{category!r} is not a fideslang data category")
+    return DataMap(raw["version"], datasets, raw["lineage_columns"], raw["not_personal"], raw.get("identifying", []))
+
+
+def record_type(table: str) -> str:
+    """The record type of a dataset's rows, as the retention models name it: `stg_<source>__<entity>s` -> entity."""
+    entity = table.rsplit(".", 1)[-1].split("__", 1)[-1]
+    return entity[:-1] if entity.endswith("s") else entity
+
+
+def erasure_tables(data_map: DataMap, raw_tables: Iterable[RawTable]) -> list[TableErasure]:
+    """What erasing a record means in each table, derived from the data map and the ingest's raw tables.
+
+    A raw table's own records (key: its configured key, joined with '/') are deleted, or anonymised where the
+    data map says `on_erasure: anonymise` (records the accounting vouchers refer to). Its identifying columns
+    (the data map's `identifying` categories, mapped to raw columns) are also nulled when the customer its
+    rows belong to is erased. A vault table of the data map outside staging (the rectifications) follows its
+    customer and the record its `record_id` names. Fails, naming the column, when an identifying column
+    cannot be placed in raw: no identifying data may escape an erasure.
+    """
+    by_staging = {f"staging.stg_{r.system}__{r.entity}": r for r in raw_tables}
+    specs = []
+    for dataset in data_map.datasets.values():
+        identifying = data_map.identifying_columns(dataset)
+        raw = by_staging.get(dataset.table)
+        if raw is None:
+            if dataset.table.startswith("staging.") or dataset.table in data_map.not_personal:
+                continue  # derived in staging from another raw table (ticket messages), or not about a person
+            references = {"customer": clean_id(dataset.subject_column)} if dataset.subject_column else {}
+            if "record_id" in dataset.columns:
+                references["*"] = clean_id("record_id")
+            specs.append(TableErasure(dataset.table, dataset.table.split(".")[0], None, None, "anonymise",
+                                      references, tuple(identifying)))
+            continue
+        columns = []
+        for column in identifying:
+            source = dataset.raw_columns.get(column, column)
+            if source not in raw.columns:
+                _fail("data_map.yml", f"{dataset.table}.{column}", f"identifying, but {raw.table} has no column "
+                      f"{source!r}: say which raw column it is made from (`raw:`)")
+            if source not in columns:
+                columns.append(source)
+        own_type = record_type(dataset.table)
+        record_id = " || '/' || ".join(clean_id(k) if raw.columns[k].upper() == "VARCHAR" else k for k in raw.key)
+        references = {}
+        if dataset.subject_column and own_type != "customer" and columns:
+            references["customer"] = clean_id(dataset.subject_column)
+        specs.append(TableErasure(raw.table, raw.system, own_type, record_id, dataset.on_erasure, references,
+                                  tuple(columns), raw.delimiter))
+    return specs
 
 
 def load_disclosures(directory: Path = CONFIG_DIR, data_map: DataMap | None = None) -> Disclosures:

@@ -15,19 +15,18 @@ be allowed by the rule of the registered recipient (else of the flow's rule), an
 EU/EEA needs a recorded safeguard. The quality suite expectations/suites/disclosures.yml turns the flags into
 error-severity checks.
 
-Which configuration: `WAREHOUSE_PRIVACY_CONFIG_DIR` (a folder holding data_map.yml, disclosures.yml and
-register.yml) if set, else privacy/ of this project.
+Which configuration: the folder of the setting `privacy_config` (data_map.yml, disclosures.yml and
+register.yml), privacy/ of this project by default.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.sql import ident, literal
 from privacy.config import CONFIG_DIR, DataMap, Disclosures, Flow, load_data_map, load_disclosures
 
-CONFIG_DIR_ENV = "WAREHOUSE_PRIVACY_CONFIG_DIR"
 CUSTOMERS = "staging.stg_crm__customers"  # where standing flows find their customers
 MODEL_FILE = "models/intermediate/int_privacy__disclosures.py"
 
@@ -41,28 +40,17 @@ class DisclosureModelError(ValueError):
     """The configuration asks for something the disclosure model cannot build (names what to change)."""
 
 
-def config_dir() -> Path:
-    return Path(os.environ.get(CONFIG_DIR_ENV) or CONFIG_DIR)
-
-
-def load(directory: Path | None = None) -> tuple[DataMap, Disclosures]:
-    directory = directory or config_dir()
+def load(directory: Path = CONFIG_DIR) -> tuple[DataMap, Disclosures]:
     data_map = load_data_map(directory)
     return data_map, load_disclosures(directory, data_map)
 
 
 def _literal(value: object) -> str:
-    if value is None:
-        return "null"
-    return "'" + str(value).replace("'", "''") + "'"
+    return "null" if value is None else literal(str(value))
 
 
 def _list(values: list[str]) -> str:
     return "[" + ", ".join(_literal(v) for v in values) + "]::varchar[]"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _country_codes(disclosures: Disclosures) -> None:
@@ -105,29 +93,29 @@ def _recorded(flow: Flow, data_map: DataMap, relations: Mapping[str, str]) -> st
     dataset = data_map.datasets[flow.dataset]
     join = ""
     if dataset.subject_column:
-        customer = f"disclosed_rows.{_ident(dataset.subject_column)}"
+        customer = f"disclosed_rows.{ident(dataset.subject_column)}"
     else:  # the row belongs to a customer through another dataset (e.g. a payment through its invoice)
         via_table, via_key = dataset.via
         join = (f"\n    left join {relations[via_table]} as subjects"
-                f"\n        on disclosed_rows.{_ident(via_key)} = subjects.{_ident(via_key)}")
-        customer = f"subjects.{_ident(data_map.datasets[via_table].subject_column)}"
-    country = f"cast(disclosed_rows.{_ident(flow.country)} as varchar)" if flow.country else "cast(null as varchar)"
+                f"\n        on disclosed_rows.{ident(via_key)} = subjects.{ident(via_key)}")
+        customer = f"subjects.{ident(data_map.datasets[via_table].subject_column)}"
+    country = f"cast(disclosed_rows.{ident(flow.country)} as varchar)" if flow.country else "cast(null as varchar)"
     return f"""
     select
         {_literal(flow.id)} as flow_id,
         {_literal(flow.rule)} as rule_id,
         'recorded' as flow_kind,
-        cast(disclosed_rows.{_ident(flow.recipient)} as varchar) as recipient,
+        cast(disclosed_rows.{ident(flow.recipient)} as varchar) as recipient,
         {country} as row_country,
-        cast(disclosed_rows.{_ident(flow.date)} as date) as disclosed_on,
+        cast(disclosed_rows.{ident(flow.date)} as date) as disclosed_on,
         cast({customer} as varchar) as customer_id,
-        cast(disclosed_rows.{_ident(flow.key)} as varchar) as record_id,
+        cast(disclosed_rows.{ident(flow.key)} as varchar) as record_id,
         {_list(flow.fields)} as fields
     from {relations[flow.dataset]} as disclosed_rows{join}"""
 
 
 def _standing(flow: Flow, data_map: DataMap, relations: Mapping[str, str]) -> str:
-    subject = _ident(data_map.datasets[CUSTOMERS].subject_column)
+    subject = ident(data_map.datasets[CUSTOMERS].subject_column)
     created = "cast(customers.created_at as date)"
     # greatest() skips nulls: a customer without a creation time counts from `since`
     disclosed_on = f"greatest(date {_literal(flow.since.isoformat())}, {created})" if flow.since else created

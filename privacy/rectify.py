@@ -28,33 +28,19 @@ from pathlib import Path
 
 import duckdb
 
-from privacy.config import DataMap, load_data_map
-from privacy.disclosures import config_dir
-from warehouse.home import PROJECT_DIR, Home
-from warehouse.vault import open_vault
+from core.home import PROJECT_DIR
+from core.pseudonym import pseudonymous_key
+from core.reference import country_codes
+from core.settings import Settings
+from core.sql import relation_exists as _has_relation
+from core.vault import open_vault
+from privacy.config import DataMap, load_data_map, load_disclosures
 
 log = logging.getLogger(__name__)
 
 CUSTOMERS = "staging.stg_crm__customers"
 REGISTER = "intermediate.int_privacy__disclosures"
 CLEANING_MACROS = PROJECT_DIR / "macros" / "staging" / "cleaning.sql"
-
-DDL = """
-create schema if not exists privacy;
-create table if not exists privacy.rectifications (
-    id bigint primary key,
-    recorded_at timestamp with time zone not null,
-    request_ref varchar not null,
-    recorded_by varchar not null,
-    customer_id varchar not null,
-    dataset varchar not null,
-    column_name varchar not null,
-    record_id varchar,
-    source_value varchar,
-    old_value varchar,
-    new_value varchar
-);
-"""
 
 # How staging cleans a column, by its data-map category (the macros of macros/staging/cleaning.sql); other
 # columns are clean_string. tests/test_rectify.py checks this against the staging models.
@@ -96,21 +82,6 @@ class Rectification:
         return f"{self.dataset}.{self.column}"
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
-
-
-def ensure_rectifications(vault: Path) -> None:
-    """Create privacy.rectifications in the vault if it is missing: the staging models read it (a dbt source)."""
-    if not vault.exists():
-        return
-    con = open_vault(vault)
-    try:
-        ensure_table(con)
-    finally:
-        con.close()
-
-
 def row_key(data_map: DataMap, dataset: str) -> str:
     """The column unique per row of a dataset: its `user.unique_id` column other than the customer id (a
     handover id), else the customer id (one row per customer)."""
@@ -140,40 +111,27 @@ def clean_value(con: duckdb.DuckDBPyConnection, data_map: DataMap, dataset: str,
                            "(staging would drop it)")
     if cleaned is not None and category == "user.contact.email" and not _EMAIL.fullmatch(cleaned):
         raise RectifyError(f"{column}: the value is not an email address")
-    if cleaned is not None and category == "user.contact.address.country":
-        from expectations.run import ISO_3166_ALPHA2
-
-        if cleaned not in ISO_3166_ALPHA2:
-            raise RectifyError(f"{column}: the value is not an ISO 3166-1 alpha-2 country code")
+    if cleaned is not None and category == "user.contact.address.country" and cleaned not in country_codes():
+        raise RectifyError(f"{column}: the value is not an ISO 3166-1 alpha-2 country code")
     return cleaned
 
 
-def _has_relation(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    """A table or view of the vault (information_schema lists both)."""
-    schema, name = qualified.split(".")
-    return bool(con.execute("""
-        select count(*) from information_schema.tables
-        where table_catalog = current_database() and table_schema = ? and table_name = ?""",
-        [schema, name]).fetchone()[0])
-
-
-def _erased(con: duckdb.DuckDBPyConnection, home: Home, customer_id: str) -> bool:
-    """The customer is in the retention enforcement's erasure ledger: a correction must not bring data back."""
-    from warehouse.pseudonym import key_file, pseudonymous_key, read_key
-
-    if not _has_relation(con, "retention.erasure_ledger") or not key_file(home.root).exists():
+def _erased(con: duckdb.DuckDBPyConnection, secret: bytes | None, customer_id: str) -> bool:
+    """The customer is in the erasure ledger: a correction must not bring data back."""
+    if secret is None:
         return False
-    record_key = pseudonymous_key(read_key(key_file(home.root)), customer_id)
+    record_key = pseudonymous_key(secret, customer_id)
     return bool(con.execute("select count(*) from retention.erasure_ledger where record_type = 'customer' "
                             "and record_key = ?", [record_key]).fetchone()[0])
 
 
-def rectify(home: Home, customer_id: str, column: str, value: str | None, *, request_ref: str, recorded_by: str,
-            dataset: str = CUSTOMERS, record_id: str | None = None, config: Path | None = None,
+def rectify(settings: Settings, secret: bytes | None, customer_id: str, column: str, value: str | None, *,
+            request_ref: str, recorded_by: str, dataset: str = CUSTOMERS, record_id: str | None = None,
             now: datetime | None = None) -> Rectification:
     """Record one correction and return it with the recipients of the old value. Staging (views) applies it
-    at once; the marts follow at the next build."""
-    data_map = load_data_map(config or config_dir())
+    at once; the marts follow at the next build. `secret`: the pseudonym secret (None before the first build)."""
+    config = settings.privacy_config
+    data_map = load_data_map(config)
     if dataset not in data_map.datasets:
         raise RectifyError(f"{dataset} is not a dataset of the data map")
     entry = data_map.datasets[dataset]
@@ -185,17 +143,16 @@ def rectify(home: Home, customer_id: str, column: str, value: str | None, *, req
         raise RectifyError(f"{dataset} does not hold the customer id: it cannot be rectified by customer")
     if not (request_ref or "").strip() or not (recorded_by or "").strip():
         raise RectifyError("a correction needs the request reference and who recorded it")
-    if not home.vault.exists():
-        raise RectifyError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
+    if not settings.home.vault.exists():
+        raise RectifyError(f"no vault at {settings.home.vault}: run `warehouse ingest` and `warehouse build` first")
     key, subject = row_key(data_map, dataset), entry.subject_column
-    con = open_vault(home.vault)
+    con = open_vault(settings)
     try:
-        ensure_table(con)
         if not _has_relation(con, dataset) or "rectified_columns" not in {
                 r[0] for r in con.execute(f"select column_name from (describe {dataset})").fetchall()}:
             raise RectifyError(f"{dataset} does not apply corrections yet: run `warehouse build` first")
-        if _erased(con, home, customer_id):
-            raise RectifyError("the retention enforcement erased this customer's data: nothing to rectify")
+        if _erased(con, secret, customer_id):
+            raise RectifyError("this customer's data was erased: nothing to rectify")
         new_value = clean_value(con, data_map, dataset, column, value)
         rows = con.execute(f"""
             select cast({key} as varchar), cast({column} as varchar), list_contains(rectified_columns, ?)
@@ -246,16 +203,13 @@ def rectify(home: Home, customer_id: str, column: str, value: str | None, *, req
 
 
 def recipients(con: duckdb.DuckDBPyConnection, customer_id: str, dataset: str, column: str,
-               record_id: str | None = None, *, config: Path | None = None) -> list[Notice]:
+               record_id: str | None = None, *, config: Path) -> list[Notice]:
     """Who received `dataset.column` of this customer, per recipient and flow, from the disclosure register.
 
     A correction of one row (`record_id`) concerns the disclosures of that row only, where a flow reads the
     corrected dataset itself; disclosures by other flows (e.g. a collection agency receiving the name from the
     customer register) concern the customer's data as a whole."""
-    from privacy.config import load_disclosures
-
-    directory = config or config_dir()
-    same_dataset = [f.id for f in load_disclosures(directory, load_data_map(directory)).flows
+    same_dataset = [f.id for f in load_disclosures(config, load_data_map(config)).flows
                     if f.dataset == dataset]
     rows = con.execute(f"""
         select recipient, recipient_country, flow_id, rule_id, count(*), min(disclosed_on), max(disclosed_on)

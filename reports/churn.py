@@ -18,8 +18,10 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from core import files
+from core.db import connect
+from core.settings import Limits
 from reports import charts, i18n
-from warehouse.db import connect
 
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_MONTHS = 24
@@ -560,7 +562,7 @@ def render(data: ReportData, lang: str) -> tuple[str, str]:
             template.render(**variables, charts=_images(svgs)))
 
 
-def write_pdf(html: str, target: Path) -> None:
+def write_pdf(html: str, target) -> None:
     import weasyprint
     from weasyprint.urls import URLFetcher
 
@@ -571,7 +573,7 @@ def write_pdf(html: str, target: Path) -> None:
 
 
 def render_churn_report(analytics: Path, out_dir: Path, month: str | None = None, lang: str = "en",
-                        pdf: bool = True) -> dict[str, Path]:
+                        pdf: bool = True, limits: Limits | None = None) -> dict[str, Path]:
     """Write churn-YYYY-MM.<lang>.html (self-contained, works offline) and .pdf into out_dir; return their paths.
 
     month None = the latest complete month in the data: the cut-off month if the cut-off date is its last
@@ -582,7 +584,7 @@ def render_churn_report(analytics: Path, out_dir: Path, month: str | None = None
     analytics = Path(analytics)
     if not analytics.exists():
         raise ReportError(f"no analytics database at {analytics}: run `warehouse build` first")
-    con = connect(analytics, read_only=True)
+    con = connect(analytics, read_only=True, limits=limits)
     try:
         data = load(con, month)
     finally:
@@ -591,9 +593,9 @@ def render_churn_report(analytics: Path, out_dir: Path, month: str | None = None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"churn-{i18n.month_iso(data.month)}.{lang}"
-    paths = {"html": out_dir / f"{stem}.html"}
-    paths["html"].write_text(html, encoding="utf-8")
+    paths = {"html": files.write_text(out_dir / f"{stem}.html", html)}
     if pdf:
         paths["pdf"] = out_dir / f"{stem}.pdf"
-        write_pdf(pdf_html, paths["pdf"])
+        with files.atomic_writer(paths["pdf"], binary=True) as handle:
+            write_pdf(pdf_html, handle)
     return paths

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -26,10 +25,13 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from core import files
+from core.db import connect
+from core.schema import ensure_vault_schema
+from core.settings import Settings
+from core.sql import literal
+from core.vault import open_vault
 from retention.policy import CATEGORIES, Policy, PolicyError, load_policy
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.vault import open_vault
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +44,6 @@ OVERDUE_PLACEHOLDER = "<overdue records>"
 HTML_LISTED_PER_CATEGORY = 200  # the HTML lists the oldest overdue records; the JSON lists them all
 HISTORY_SHOWN = 30
 DASH = "\u2013"  # en dash: a missing value in the report
-
-HISTORY_DDL = """
-create schema if not exists retention;
-create table if not exists retention.audits (
-    run_id integer not null,
-    run_at timestamptz not null,
-    as_of_date date,
-    policy_version varchar,
-    category varchar not null,
-    held bigint not null,
-    overdue bigint not null,
-    due_soon bigint not null,
-    on_hold bigint not null,
-    oldest_overdue_on date,
-    primary key (run_id, category)
-);
-"""
 
 CATEGORY_LABELS = {
     "identity_and_contact": "Identity and contact data, service user IDs",
@@ -146,7 +131,7 @@ class AuditResult:
         }
 
 
-def run_audit(home: Home, out_dir: Path, *, now: datetime | None = None, policy: Policy | None = None
+def run_audit(settings: Settings, out_dir: Path, *, now: datetime | None = None, policy: Policy | None = None
               ) -> AuditResult:
     """Read privacy.retention_status from the published analytics database (home.analytics, read-only);
     append this audit's per-category counts to a history table in the vault (schema `retention`, table
@@ -159,16 +144,16 @@ def run_audit(home: Home, out_dir: Path, *, now: datetime | None = None, policy:
     warnings: list[str] = []
     if policy is None:
         try:
-            policy = load_policy()
+            policy = load_policy(settings.retention_policy)
         except PolicyError as exc:  # the figures come from analytics; the policy only labels them
             warnings.append(f"policy file not readable, rules not described: {exc}")
-    figures, listed_records, as_of, version = _read_status(home)
+    figures, listed_records, as_of, version = _read_status(settings)
     if policy is not None and version is not None and version != policy.version:
         warnings.append(f"analytics was built with policy version {version}; the policy file is now "
                         f"version {policy.version}: the next build applies it")
 
     categories = _categories(figures, policy)
-    run_id, history = _record_history(home, run_at, as_of, version, categories)
+    run_id, history = _record_history(settings, run_at, as_of, version, categories)
     for category in categories:
         previous = history["previous"].get(category.category)
         if previous is not None:
@@ -182,18 +167,19 @@ def run_audit(home: Home, out_dir: Path, *, now: datetime | None = None, policy:
                          categories=categories, listed_records=listed_records, history=history["runs"],
                          html_path=out_dir / f"audit-{stamp}.html", json_path=out_dir / f"audit-{stamp}.json",
                          warnings=warnings, due_soon_days=policy.due_soon_days if policy else None)
-    _write_json(home, result)
-    _write(result.html_path, render_html(result))
+    _write_json(settings, result)
+    files.write_text(result.html_path, render_html(result))
     log.info("retention audit %s: %s records held, %s overdue, %s due soon, %s on hold; report %s",
              run_id, result.held_count, result.overdue_count, result.due_soon_count, result.on_hold_count,
              result.html_path.name)
     return result
 
 
-def _read_status(home: Home) -> tuple[dict[str, dict], list[dict], date | None, str | None]:
+def _read_status(settings: Settings) -> tuple[dict[str, dict], list[dict], date | None, str | None]:
+    home = settings.home
     if not home.analytics.exists():
         raise AuditError(f"no published analytics database at {home.analytics}: run `warehouse build` first")
-    con = connect(home.analytics, read_only=True)
+    con = connect(home.analytics, read_only=True, limits=settings.limits)
     try:
         exists = con.execute("select count(*) from information_schema.tables "
                              "where table_schema = 'privacy' and table_name = 'retention_status'").fetchone()[0]
@@ -236,12 +222,12 @@ def _categories(figures: dict[str, dict], policy: Policy | None) -> list[Categor
     return result
 
 
-def _record_history(home: Home, run_at: datetime, as_of: date | None, version: str | None,
+def _record_history(settings: Settings, run_at: datetime, as_of: date | None, version: str | None,
                     categories: list[CategoryFigures]) -> tuple[int, dict[str, Any]]:
     """Append this audit to retention.audits (one transaction); return its run id and the history."""
-    con = open_vault(home.vault)
+    con = open_vault(settings)
     try:
-        con.execute(HISTORY_DDL)
+        ensure_vault_schema(con)
         con.execute("begin transaction")
         try:
             run_id = con.execute("select coalesce(max(run_id), 0) + 1 from retention.audits").fetchone()[0]
@@ -313,37 +299,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _write_json(home: Home, result: AuditResult) -> None:
+def _write_json(settings: Settings, result: AuditResult) -> None:
     """The JSON report, its list of every overdue record written by DuckDB and copied in as a stream: at a
     million customers that list has a million entries, which as Python objects would take gigabytes."""
     head, tail = json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=_json_default).split(
         json.dumps(OVERDUE_PLACEHOLDER))
-    records = result.json_path.with_name(result.json_path.name + ".records")
-    con = connect(home.analytics, read_only=True)
+    records = settings.home.scratch / f"{result.json_path.name}.records"
+    files.private_folder(records.parent)
+    con = connect(settings.home.analytics, read_only=True, limits=settings.limits)
     try:
         con.execute(f"""copy ({OVERDUE_SQL} order by category, expires_on, record_type, record_key)
-                        to '{str(records).replace("'", "''")}' (format json, array true)""")
+                        to {literal(records)} (format json, array true)""")
     finally:
         con.close()
-    tmp = result.json_path.with_name(result.json_path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle, records.open(encoding="utf-8") as listed:
+        with files.atomic_writer(result.json_path) as handle, records.open(encoding="utf-8") as listed:
             handle.write(head)
             shutil.copyfileobj(listed, handle)
             handle.write(tail)
-        tmp.replace(result.json_path)
     finally:
         records.unlink(missing_ok=True)
-
-
-def _write(path: Path, text: str) -> None:
-    """Write aside and rename: a reader never sees half a report."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only, like everything in the home
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    tmp.replace(path)
 
 
 # --- command line ----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ call `rules_rows` and `dispute_rows` below; `int_retention__records` joins every
 its rule. An invalid policy fails the build with a message naming the problem, so a typo never silently
 disables a rule.
 
-Which file: `WAREHOUSE_RETENTION_POLICY` (a path) if set, else `retention/policy.yml` of this project.
+Which file: the setting `retention_policy` (core/settings.py), which dbt receives as the var `retention_policy`.
 
 Date arithmetic (the same in SQL and in `expires_on` below): a period is an ISO 8601 duration of years,
 months and days; it is added to the clock's start as calendar periods, years and months first. A start on a
@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
-POLICY_ENV = "WAREHOUSE_RETENTION_POLICY"
-DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.yml"
+from core.settings import DEFAULT_RETENTION_POLICY
+
+DEFAULT_POLICY = DEFAULT_RETENTION_POLICY
 
 # The categories the models know how to find records for, and the clock events each may use. A category
 # missing from the policy, or an event the models cannot compute for it, is a policy error.
@@ -114,6 +115,10 @@ class Policy:
     holds_legal_basis: str
     disputes: tuple[Dispute, ...] = field(default=())
     source: Path | None = None
+    # How long an answer to a data subject's request (an access package: personal data, in the home) is kept
+    # after it was made; None: the policy does not say (then they are kept until the person is erased).
+    answers_period: Period | None = None
+    answers_legal_basis: str = ""
 
     def rule(self, category: str) -> Rule:
         return next(r for r in self.rules if r.category == category)
@@ -139,13 +144,9 @@ class Policy:
         return rule.period.add_to(start)
 
 
-def policy_path(path: str | os.PathLike | None = None) -> Path:
-    return Path(path or os.environ.get(POLICY_ENV) or DEFAULT_POLICY)
-
-
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
-    """Read and validate the policy (default: `WAREHOUSE_RETENTION_POLICY`, else retention/policy.yml)."""
-    source = policy_path(path)
+    """Read and validate the policy file (the setting `retention_policy`; default retention/policy.yml)."""
+    source = Path(path or DEFAULT_POLICY)
     try:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -189,10 +190,15 @@ def parse_policy(document: Any, source: Path | None = None) -> Policy:
     if not isinstance(holds, dict):
         raise PolicyError("legal_holds must be a mapping")
     disputes = tuple(_dispute(raw, n) for n, raw in enumerate(holds.get("disputes") or [], start=1))
+    answers = document.get("request_answers") or {}
+    if not isinstance(answers, dict):
+        raise PolicyError("request_answers must be a mapping with period and legal_basis")
     return Policy(version=str(version).strip(), effective_from=effective_from, financial_year_end=fy_end,
                   due_soon_days=due_soon_days, rules=rules,
                   hold_on_open_collection_case=bool(holds.get("open_collection_case", True)),
-                  holds_legal_basis=str(holds.get("legal_basis") or "").strip(), disputes=disputes, source=source)
+                  holds_legal_basis=str(holds.get("legal_basis") or "").strip(), disputes=disputes, source=source,
+                  answers_period=Period.parse(answers["period"]) if answers.get("period") else None,
+                  answers_legal_basis=str(answers.get("legal_basis") or "").strip())
 
 
 def _rule(raw: Any, n: int) -> Rule:

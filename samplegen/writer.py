@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from warehouse import db
+from core import db
 
 from . import billing, catalogue, defects, tickets
 from .days import DAY, NEVER, from_day

@@ -1,148 +1,159 @@
-"""Run dbt in-process (dbtRunner: no start-up cost per command) and publish the analytics database.
+"""Build the dbt models into a new analytics file and publish it.
 
-dbt writes staging views into the vault and marts into `analytics.next.duckdb`, attached as `analytics`:
-a copy of the published file, which the incremental marts update (a fresh one with --full-refresh). Only a
-successful build replaces `analytics.duckdb`, by an atomic rename: an analyst who has the old file open
-keeps reading it undisturbed and never sees a half-built state.
+dbt writes staging views into the vault and marts into `analytics.next.duckdb`, attached as `analytics`: a
+copy of the published file, which the incremental marts update, or a fresh file (`--full-refresh`, and always
+after an erasure: a copy would keep the erased records' keys in its free blocks). Only a successful build
+replaces `analytics.duckdb`, by an atomic rename: an analyst who has the old file open keeps reading it
+undisturbed and never sees a half-built state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import os
 import re
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from privacy.rectify import ensure_rectifications
-from warehouse import pseudonym
-from warehouse.db import connect
-from warehouse.home import PROJECT_DIR, Home
-from warehouse.keys import create_key
-from warehouse.vault import vault_key
+from core import erasure, faults, files
+from core.db import connect
+from core.home import PROJECT_DIR
+from core.keys import KeyFileError
+from core.pseudonym import load_secret
+from core.schema import ensure_vault_schema
+from core.settings import Settings
+from core.vault import open_vault
+from warehouse.dbt import DbtOutcome, run_dbt
 
 log = logging.getLogger(__name__)
 
-# Set before dbt is imported anywhere: no usage statistics, no version checks over the network.
-QUIET_ENV = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false"}
-os.environ.update(QUIET_ENV)
-
-
-SLOWEST_LOGGED = 12  # nodes whose time a dbt call logs
-
 
 @dataclass
-class DbtOutcome:
-    command: str
-    success: bool
-    counts: dict[str, int] = field(default_factory=dict)  # status -> nodes
-    failures: list[str] = field(default_factory=list)  # node names, never row content
+class BuildResult:
+    built: bool
+    fresh: bool = True  # every source within its freshness threshold
+    full_refresh: bool = False
+    erasures: list[int] = field(default_factory=list)  # erasure runs this build publishes
+    outcomes: list[DbtOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for outcome in self.outcomes for f in outcome.failures]
 
 
-@contextmanager
-def dbt_env(home: Home) -> Iterator[None]:
-    """Paths and the vault key of this home for profiles.yml, for one dbt call; threads and memory limit it
-    reads from WAREHOUSE_* as set. The key leaves the environment when dbt returns."""
-    env = {
-        "WAREHOUSE_VAULT_PATH": str(home.vault),
-        "WAREHOUSE_ANALYTICS_PATH": str(home.analytics_next),
-        "WAREHOUSE_TEMP_DIR": str(home.tmp),
-        "DBT_ENV_SECRET_VAULT_KEY": vault_key(home.vault, create=True),
-        pseudonym.DBT_KEY_FILE_ENV: str(pseudonym.key_file(home.root)),
-    }
-    os.environ.update(env)
+def prepare_vault(settings: Settings) -> tuple[list[int], bool]:
+    """Every table the models read exists; returns (unpublished erasure runs, whether the ledger is empty)."""
+    con = open_vault(settings)
     try:
-        yield
+        ensure_vault_schema(con)
+        return erasure.unpublished_runs(con), erasure.ledger_size(con) == 0
     finally:
-        os.environ.pop("DBT_ENV_SECRET_VAULT_KEY")
+        con.close()
 
 
-def run_dbt(home: Home, *args: str) -> DbtOutcome:
-    """`dbt <args>` against this home, in this process."""
-    from dbt.cli.main import dbtRunner  # imported late: it is slow and only some commands need it
-
-    argv = ["--quiet", "--no-use-colors", "--log-path", str(home.dbt_dir / "logs"), *args,
-            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-            "--target-path", str(home.dbt_dir / "target")]
+def ensure_pseudonym_key(settings: Settings, ledger_empty: bool) -> None:
+    """The first build creates the secret. Later a missing or damaged one is an error, never a silent rotation:
+    the published keys and the erasure ledger were made with it."""
+    home = settings.home
     try:
-        with dbt_env(home):
-            result = dbtRunner().invoke(argv)
-    finally:
-        _release_duckdb()
-    outcome = DbtOutcome(" ".join(args), bool(result.success))
-    nodes = getattr(result.result, "results", None) or []
-    for node in nodes:
-        status = str(node.status).lower().split(".")[-1]
-        outcome.counts[status] = outcome.counts.get(status, 0) + 1
-        if status in ("error", "fail", "runtime error"):
-            outcome.failures.append(node.node.unique_id)
-    if result.exception is not None:
-        outcome.failures.append(f"dbt: {type(result.exception).__name__}: {result.exception}")
-    log.info("dbt %s: success=%s %s", outcome.command, outcome.success, outcome.counts)
-    # Where a build's time goes (node names and seconds only), for whoever tunes the models.
-    slowest = sorted(nodes, key=lambda node: node.execution_time or 0, reverse=True)[:SLOWEST_LOGGED]
-    if slowest:
-        log.info("dbt %s: slowest: %s", outcome.command,
-                 ", ".join(f"{node.node.name} {node.execution_time:.1f} s" for node in slowest))
-    return outcome
+        load_secret(home.pseudonym_key, may_create=ledger_empty and not home.analytics.exists())
+    except KeyFileError as exc:
+        raise BuildError(str(exc)) from None
 
 
-def _release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after dbt returns.
-
-    Otherwise the vault stays locked against our own later connections ("different configuration than
-    existing connections") and the analytics file may still be held open when it is renamed. dbt-duckdb
-    has no public call for this: its `close_all_connections` only drops the reference.
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager.close_all_connections()
+class BuildError(RuntimeError):
+    """The build cannot start (no vault, a key missing)."""
 
 
-def build(home: Home, *, full_refresh: bool = False) -> list[DbtOutcome]:
+def build(settings: Settings, *, full_refresh: bool = False) -> BuildResult:
     """Build staging and marts (analytics into `analytics.next`), check source freshness, write the catalogue.
 
-    Incremental models recompute what changed since their last build, unless `full_refresh`.
-
-    The caller publishes (`publish`) once everything that writes into the new analytics file is done.
+    Incremental models recompute what changed since their last build, unless `full_refresh`, or an erasure is
+    not published yet: then everything is rebuilt into a fresh file. The caller publishes (`publish`) once
+    everything that writes into the new analytics file is done.
     """
-    ensure_pseudonym_key(home)
-    home.analytics_next.unlink(missing_ok=True)
+    home = settings.home
+    if not home.vault.exists():
+        raise BuildError(f"no vault at {home.vault}: run `warehouse ingest` first")
+    erasures, ledger_empty = prepare_vault(settings)
+    ensure_pseudonym_key(settings, ledger_empty)
+    full_refresh = full_refresh or bool(erasures)
+    discard(settings)
     if home.analytics.exists() and not full_refresh:
-        _seed_next(home)
-    ensure_rectifications(home.vault)  # a source of the staging models
-    outcomes = [run_dbt(home, "build", *(["--full-refresh"] if full_refresh else []))]
-    if not outcomes[0].success:
-        discard(home)
-        return outcomes
+        _seed_next(settings)
+    result = BuildResult(False, full_refresh=full_refresh, erasures=erasures)
+    result.outcomes.append(run_dbt(settings, "build", *(["--full-refresh"] if full_refresh else [])))
+    if not result.outcomes[0].success:
+        discard(settings)
+        return result
+    result.built = True
     # Before publishing: every dbt invocation attaches (and would re-create) analytics.next.
-    outcomes.append(run_dbt(home, "source", "freshness"))
+    freshness = run_dbt(settings, "source", "freshness")
+    result.outcomes.append(freshness)
+    result.fresh = freshness.success  # a stale source fails the job: the scheduler must alert on missing exports
     # The browsable catalogue of every model and column: one static HTML file that opens offline.
-    docs = run_dbt(home, "docs", "generate", "--static")
+    docs = run_dbt(settings, "docs", "generate", "--static")
     if docs.success:
-        catalogue_path(home).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(home.dbt_dir / "target" / "static_index.html", catalogue_path(home))
-    outcomes.append(docs)
-    return outcomes
+        files.copy(home.dbt_dir / "target" / "static_index.html", home.catalogue)
+    result.outcomes.append(docs)
+    return result
 
 
-def catalogue_path(home: Home) -> Path:
-    return home.reports / "catalogue" / "index.html"
+# What a build's output depends on besides the vault's data: the project's models and the configuration files.
+PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds")
+
+
+def _digest_files(digest, path: Path) -> None:
+    for item in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if item.is_file() and "__pycache__" not in item.parts:
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+
+
+def inputs_fingerprint(settings: Settings) -> str:
+    """A digest of everything a build reads: the newest loaded file, the corrections, objections and erasures
+    recorded in the vault, the retention policy, the privacy and ingest configuration, and the dbt project."""
+    digest = hashlib.sha256()
+    con = open_vault(settings, read_only=True)
+    try:
+        state = con.execute("""
+            select (select max(load_id) from ingest.files where status = 'loaded'),
+                   (select count(*) || '/' || coalesce(max(id), 0) from privacy.rectifications),
+                   (select count(*) || '/' || coalesce(max(id), 0) from privacy.objections),
+                   (select count(*) from retention.erasure_ledger)""").fetchone()
+    finally:
+        con.close()
+    digest.update(repr(state).encode())
+    for path in (settings.retention_policy, settings.privacy_config, settings.ingest_config,
+                 *(PROJECT_DIR / name for name in PROJECT_INPUTS)):
+        _digest_files(digest, path)
+    return digest.hexdigest()
+
+
+def last_published_inputs(settings: Settings) -> str | None:
+    con = open_vault(settings, read_only=True)
+    try:
+        row = con.execute("select inputs from runs.builds order by published_at desc limit 1").fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def record_published(settings: Settings, inputs: str, full_refresh: bool) -> None:
+    con = open_vault(settings)
+    try:
+        con.execute("insert into runs.builds values (current_timestamp, ?, ?)", [inputs, full_refresh])
+    finally:
+        con.close()
 
 
 BANNER = re.compile(r'<div id="quality-banner".*?</div>', re.S)
 
 
-def stamp_catalogue(home: Home, summary: dict) -> None:
+def stamp_catalogue(settings: Settings, summary: dict) -> None:
     """Put the latest data-quality run's one-line summary on the catalogue, so analysts see it first."""
-    path = catalogue_path(home)
+    path = settings.home.catalogue
     if not path.exists():
         return
     colour = "#b42318" if summary["errors"] else "#b54708" if summary["warnings"] else "#027a48"
@@ -152,43 +163,43 @@ def stamp_catalogue(home: Home, summary: dict) -> None:
     banner = (f'<div id="quality-banner" style="position:fixed;bottom:0;left:0;right:0;z-index:9999;'
               f'padding:6px 16px;font:13px sans-serif;color:#fff;background:{colour}">{text}</div>')
     page = BANNER.sub("", path.read_text(encoding="utf-8"))
-    path.write_text(page.replace("<body>", "<body>" + banner, 1), encoding="utf-8")
+    files.write_text(path, page.replace("<body>", "<body>" + banner, 1))
 
 
-def ensure_pseudonym_key(home: Home) -> None:
-    """The first build creates the secret; later, a missing secret is an error, not a silent rotation."""
-    path = pseudonym.key_file(home.root)
-    if path.exists():
-        return
-    if home.analytics.exists():
-        raise FileNotFoundError(
-            f"pseudonym key {path} is missing but analytics was built with one: restore it, or rotate "
-            "deliberately by deleting analytics.duckdb (every pseudonymous key will change)")
-    create_key(path)
-    log.info("created pseudonym key %s", path)
-
-
-def _seed_next(home: Home) -> None:
+def _seed_next(settings: Settings) -> None:
     """Start the new analytics file as a copy of the published one, for the incremental marts to update.
 
     The published file stays untouched for its readers. The quality results the last check wrote into it
     describe the last data, not the next: they go, and the next check writes its own.
     """
-    shutil.copyfile(home.analytics, home.analytics_next)
-    home.analytics_next.chmod(0o600)
-    con = connect(home.analytics_next)
+    home = settings.home
+    files.copy(home.analytics, home.analytics_next)
+    con = connect(home.analytics_next, limits=settings.limits)
     try:
         con.execute("drop schema if exists quality cascade")
     finally:
         con.close()
 
 
-def discard(home: Home) -> None:
-    home.analytics_next.unlink(missing_ok=True)
+def discard(settings: Settings) -> None:
+    settings.home.analytics_next.unlink(missing_ok=True)
+    settings.home.analytics_next.with_name(settings.home.analytics_next.name + ".wal").unlink(missing_ok=True)
 
 
-def publish(home: Home) -> None:
-    """Swap the freshly built analytics database in; a reader of the old one is not disturbed."""
+def publish(settings: Settings, erasures: list[int]) -> None:
+    """Swap the freshly built analytics database in (a reader of the old one is not disturbed), then record
+    that the erasures it was built after are published."""
+    home = settings.home
     home.analytics_next.chmod(0o600)
+    faults.point("build.before_publish")
     os.replace(home.analytics_next, home.analytics)
+    files.sync_folder(home.root)
     log.info("published %s", home.analytics.name)
+    faults.point("build.after_publish")
+    if erasures:
+        con = open_vault(settings)
+        try:
+            erasure.mark_published(con, erasures)
+        finally:
+            con.close()
+        log.info("erasure run(s) %s published: analytics was rebuilt from scratch", erasures)

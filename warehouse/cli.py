@@ -1,30 +1,109 @@
-"""`warehouse`: the command line of the customer-register warehouse."""
+"""`warehouse`: the command line of the customer-register warehouse.
+
+Each command parses its options, calls one pipeline function (warehouse/pipeline.py) and prints what it
+returns. One error handler turns every failure into one line and an exit code; every run leaves one JSON line
+in <home>/logs/runs.jsonl.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
 import sys
+import time
+import traceback
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest.config import DEFAULT_CONFIG_DIR, load_entities
-from ingest.load import FileResult, find_files, ingest_inbox
-from warehouse.db import DEFAULT_MEMORY_LIMIT
-from warehouse.home import Home, configure_logging
-from warehouse.spill import SpillWatch
-from warehouse.vault import open_vault
+from core import faults
+from core.lock import HomeBusy
+from core.runlog import configure_logging, record_run
+from core.settings import Settings, SettingsError, quieten_third_parties
+from core.spill import SpillWatch
+from warehouse import pipeline
+from warehouse.pipeline import PipelineError, Status
 
 # Not a terminal (cron, CI, `make`): Rich would assume 80 columns and truncate the tables.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 110)
 log = logging.getLogger("warehouse")
+
+EXIT_CODES = """Exit codes: 0 done; 1 findings for a person to act on (records past their retention period,
+failed data-quality checks, no such data subject); 2 wrong options; 3 broken (a file refused, the build
+failed, a source is stale, an error); 75 another command holds the home (try again later)."""
+
+
+class Finished(Exception):
+    """A command's outcome, on its way to the run log and the exit code."""
+
+    def __init__(self, status: Status, counts: dict[str, Any] | None = None, alerts: list[str] | None = None):
+        super().__init__(status.name)
+        self.status, self.counts, self.alerts = status, counts or {}, alerts or []
+
+
+def finish(status: Status, counts: dict[str, Any] | None = None, alerts: list[str] | None = None) -> None:
+    raise Finished(status, counts, alerts)
+
+
+class WarehouseGroup(click.Group):
+    """The one error handler: every command ends here with an exit code and a line in the run log."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        started = time.monotonic()
+        words = _command_words(self, [*ctx.protected_args, *ctx.args])
+        outcome = Finished(Status.OK)
+        try:
+            super().invoke(ctx)
+        except Finished as done:
+            outcome = done
+        except HomeBusy as exc:
+            console.print(f"[yellow]Busy:[/] {escape(str(exc))}", highlight=False)
+            outcome = Finished(Status.BUSY, alerts=[str(exc)])
+        except (PipelineError, SettingsError, click.ClickException) as exc:
+            if isinstance(exc, click.UsageError):
+                raise
+            message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+            console.print(f"[red]Error:[/] {escape(message)}", highlight=False)
+            log.error("%s", message)
+            outcome = Finished(Status.BROKEN, alerts=[message])
+        except KeyboardInterrupt:
+            console.print("[red]Interrupted.[/]")
+            outcome = Finished(Status.BROKEN, alerts=["interrupted"])
+        except Exception as exc:  # a bug: one line for the user, where it happened for the log (no message text)
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("internal error %s in\n%s", type(exc).__name__, frames)
+            console.print(f"[red]Internal error[/] ({type(exc).__name__}): details in the log "
+                          f"{escape(str(_log_file(ctx)))}", highlight=False)
+            outcome = Finished(Status.BROKEN, alerts=[f"internal error {type(exc).__name__}"])
+        settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+        if settings is not None and words:
+            record_run(settings.home.run_log, {
+                "command": " ".join(words), "result": outcome.status.name.lower(),
+                "exit_code": int(outcome.status), "duration_s": round(time.monotonic() - started, 1),
+                "counts": outcome.counts, "alerts": outcome.alerts})
+        ctx.exit(int(outcome.status))
+
+
+def _log_file(ctx: click.Context) -> Path | str:
+    return ctx.obj.home.log_file if isinstance(ctx.obj, Settings) else "warehouse.log"
+
+
+def _command_words(group: click.Group, args: list[str]) -> list[str]:
+    """The command's name as typed (`build`, `report churn`), never its option values (they may be personal)."""
+    words: list[str] = []
+    for arg in args:
+        if not isinstance(group, click.Group) or arg not in group.commands:
+            break
+        words.append(arg)
+        group = group.commands[arg]
+    return words
 
 
 def _date(_ctx, _param, value: str | None) -> date | None:
@@ -36,42 +115,59 @@ def _date(_ctx, _param, value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", "home_dir", envvar="WAREHOUSE_HOME", type=click.Path(file_okay=False),
-              help="Folder for the databases, outputs and logs (env WAREHOUSE_HOME; default: ./var).")
-@click.option("--threads", type=int, envvar="WAREHOUSE_THREADS", help="DuckDB threads (default: all cores).")
-@click.option("--memory-limit", envvar="WAREHOUSE_MEMORY_LIMIT",
-              help="DuckDB memory limit [default: 2.5GB]; larger work spills to <home>/tmp.")
+def _status(message: str):
+    """A spinner line while a step runs (on stderr: stdout stays for --json)."""
+    return console.status(escape(message))
+
+
+def _progress_to(status) -> pipeline.Progress:
+    return lambda message: status.update(escape(message))
+
+
+@click.group(cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.option("--home", "home_dir", type=click.Path(file_okay=False),
+              help="Folder for the databases, keys, outputs and logs (env WAREHOUSE_HOME; default: ./var).")
+@click.option("--threads", type=click.IntRange(1), help="DuckDB threads (env WAREHOUSE_THREADS; default: all cores).")
+@click.option("--memory-limit", help="DuckDB memory limit (env WAREHOUSE_MEMORY_LIMIT) [default: 2.5GB]; larger "
+              "work spills to <home>/tmp.")
+@click.option("--wait", "lock_wait", type=click.FloatRange(0), metavar="SECONDS",
+              help="How long to wait for another command that holds the home (env WAREHOUSE_LOCK_WAIT) "
+                   "[default: writers 0, audit/subject-access 3600].")
 @click.option("-v", "--verbose", is_flag=True, help="Debug-level log file.")
 @click.pass_context
 def main(ctx: click.Context, home_dir: str | None, threads: int | None, memory_limit: str | None,
-         verbose: bool) -> None:
+         lock_wait: float | None, verbose: bool) -> None:
     """Customer-register warehouse of Local Loop Oy: exports in, analytics out.
 
     The vault (raw and staging layers: personal data) and the analytics database (marts) live in the
-    home folder, with logs. Logs never contain personal data.
+    home folder, with keys and logs. Logs never contain personal data.
     """
     os.umask(0o077)  # every database, export, report and log we write is owner-only: they concern people
-    # Every DuckDB connection (warehouse.db.connect) and dbt (profiles.yml) read the limits from here.
-    if threads:
-        os.environ["WAREHOUSE_THREADS"] = str(threads)
-    if memory_limit:
-        os.environ["WAREHOUSE_MEMORY_LIMIT"] = memory_limit
-    home = Home.resolve(home_dir).create()
-    configure_logging(home, verbose)
-    ctx.obj = {"home": home}
-    watch = SpillWatch(home.tmp).__enter__()
-    ctx.call_on_close(lambda: _report_spill(watch))
+    quieten_third_parties()
+    settings = Settings.from_environment(home=home_dir, threads=threads, memory_limit=memory_limit,
+                                         lock_wait=lock_wait, verbose=verbose)
+    faults.arm(settings.crash_at)
+    settings.home.create()
+    configure_logging(settings.home.logs, verbose)
+    ctx.obj = settings
+    watch = ctx.with_resource(SpillWatch(settings.home.tmp))
+    ctx.call_on_close(lambda: _report_spill(settings, watch))
 
 
-def _report_spill(watch: SpillWatch) -> None:
+def _report_spill(settings: Settings, watch: SpillWatch) -> None:
     """Past the memory limit DuckDB works on disk rather than fail; the operator should know it did."""
     peak = watch.stop()
     if peak:
-        limit = os.environ.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        limit = settings.limits.memory_limit
         log.warning("DuckDB spilled up to %d MiB to %s (memory limit %s)", peak >> 20, watch.folder, limit)
         console.print(f"[yellow]Note:[/] the work outgrew the memory limit ({limit}): DuckDB spilled up to "
-                      f"{peak / 2**20:,.0f} MiB to {watch.folder} and went on. A higher --memory-limit is faster.")
+                      f"{peak / 2**20:,.0f} MiB to {escape(str(watch.folder))} and went on. A higher "
+                      "--memory-limit is faster.")
+
+
+def _wrote(paths) -> None:
+    for path in paths:
+        console.print(f"[green]Wrote[/] {escape(str(path))}", highlight=False)
 
 
 # --- generate ------------------------------------------------------------------------------------------
@@ -90,22 +186,14 @@ def _report_spill(watch: SpillWatch) -> None:
 def generate(out: Path, customers: int, seed: int, start: date, end: date | None, export_days: int,
              defect_rate: float) -> None:
     """Write realistic sample exports (every file of the contract) with a manifest of injected defects."""
-    _generate(out, customers, seed, start, end or date.today(), export_days, defect_rate)
-
-
-def _generate(out: Path, customers: int, seed: int, start: date, end: date, export_days: int,
-              defect_rate: float) -> dict:
-    from samplegen import generate_exports
-
-    with console.status("Generating sample exports…") as status:
-        manifest = generate_exports(out, customers=customers, seed=seed, start=start, end=end,
-                                    export_days=export_days, defect_rate=defect_rate,
-                                    progress=lambda stage: status.update(f"Generating: {stage}"))
-    files = manifest.get("files", [])
-    console.print(f"[green]Wrote[/] {len(files)} files, {sum(f.get('rows', 0) for f in files):,} rows, "
-                  f"{len(manifest.get('defects', []))} injected defects into {out}")
-    log.info("generated %s files for %s customers (seed %s) into %s", len(files), customers, seed, out)
-    return manifest
+    with _status("Generating sample exports…") as status:
+        manifest = pipeline.generate(out, customers=customers, seed=seed, start=start, end=end or date.today(),
+                                     export_days=export_days, defect_rate=defect_rate, progress=_progress_to(status))
+    written = manifest.get("files", [])
+    rows = sum(f.get("rows", 0) for f in written)
+    console.print(f"[green]Wrote[/] {len(written)} files, {rows:,} rows, {len(manifest.get('defects', []))} "
+                  f"injected defects into {escape(str(out))}", highlight=False)
+    finish(Status.OK, {"files": len(written), "rows": rows})
 
 
 # --- ingest --------------------------------------------------------------------------------------------
@@ -113,58 +201,55 @@ def _generate(out: Path, customers: int, seed: int, start: date, end: date, expo
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Folder the operational systems drop their exports into.")
 @click.option("--config", "config_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=DEFAULT_CONFIG_DIR, show_default="the export contract",
-              help="Folder of source-entity configuration files.")
+              help="Folder of source-entity configuration files [default: the export contract, ingest/sources].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file on stdout.")
 @click.pass_obj
-def ingest(obj: dict, inbox: Path, config_dir: Path, as_json: bool) -> None:
-    """Load new export files into the vault; exit 1 if any file was refused.
+def ingest(settings: Settings, inbox: Path, config_dir: Path | None, as_json: bool) -> None:
+    """Load new export files into the vault; exit 3 if any file was refused.
 
     Each file loads in one transaction. Rows that cannot be read go to ingest.rejects with file, line,
     column and reason; a file that cannot be read at all is refused whole and named.
     """
-    results = _ingest(obj, inbox, config_dir, as_json)
-    sys.exit(1 if any(r.status == "refused" for r in results) else 0)
+    settings = settings.with_(ingest_config=config_dir.resolve()) if config_dir else settings
+    result = _ingest(settings, inbox, as_json)
+    finish(result.status, _ingest_counts(result), result.alerts)
 
 
-def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_json: bool = False
-            ) -> list[FileResult]:
-    from warehouse.pseudonym import key_file
+def _ingest(settings: Settings, inbox: Path, as_json: bool) -> pipeline.IngestResult:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("Ingesting", total=pipeline.count_files(settings, inbox))
 
-    home: Home = obj["home"]
-    entities = load_entities(config_dir)
-    con = open_vault(home.vault)
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("Ingesting", total=len(find_files(inbox, entities)))
+        def on_file(result) -> None:
+            if as_json:
+                print(json.dumps(result.as_dict()), flush=True)
+            progress.update(task, advance=1, description=f"Ingested {escape(result.source_file)}")
 
-            def on_file(result: FileResult) -> None:
-                if as_json:
-                    print(json.dumps(result.as_dict()), flush=True)
-                progress.update(task, advance=1, description=f"Ingested {result.source_file}")
-
-            results = ingest_inbox(con, inbox, entities, on_file=on_file, key_path=key_file(home.root))
-    finally:
-        con.close()
+        result = pipeline.ingest(settings, inbox, on_file=on_file)
     if not as_json:
-        _print_ingest_summary(results)
-    for refused in (r for r in results if r.status == "refused"):
-        console.print(f"[red]Refused[/] {refused.reason}")
-    return results
+        _print_ingest(result)
+    return result
 
 
-def _print_ingest_summary(results: list[FileResult]) -> None:
+def _ingest_counts(result: pipeline.IngestResult) -> dict[str, int]:
+    return {"files": len(result.files), "loaded": len(result.loaded), "refused": len(result.refused),
+            "rows_loaded": sum(r.rows_loaded for r in result.files),
+            "rows_rejected": sum(r.rows_rejected for r in result.files)}
+
+
+def _print_ingest(result: pipeline.IngestResult) -> None:
     table = Table(title="Ingest", title_justify="left")
     for column in ("entity", "files", "loaded", "unchanged", "refused", "rows loaded", "rows rejected"):
         table.add_column(column, justify="left" if column == "entity" else "right", no_wrap=True)
-    for entity in sorted({r.entity for r in results}):
-        mine = [r for r in results if r.entity == entity]
+    for entity in sorted({r.entity for r in result.files}):
+        mine = [r for r in result.files if r.entity == entity]
         count = {s: sum(r.status == s for r in mine) for s in ("loaded", "unchanged", "refused")}
         table.add_row(entity, str(len(mine)), str(count["loaded"]), str(count["unchanged"]),
                       str(count["refused"]) if count["refused"] else "",
                       f"{sum(r.rows_loaded for r in mine):,}", f"{sum(r.rows_rejected for r in mine):,}")
     console.print(table)
+    for refused in result.refused:
+        console.print(f"[red]Refused[/] {escape(refused.reason or refused.source_file)}", highlight=False)
 
 
 # --- build ---------------------------------------------------------------------------------------------
@@ -176,47 +261,67 @@ FULL_REFRESH = click.option(
 @main.command()
 @FULL_REFRESH
 @click.pass_obj
-def build(obj: dict, full_refresh: bool) -> None:
+def build(settings: Settings, full_refresh: bool) -> None:
     """Build the dbt models (staging in the vault, marts in analytics), test them, publish analytics.
 
     The large tables are built incrementally: only what changed since the last build is recomputed.
-    Exit 1 if the build failed (analytics is then left as it was) or a source is stale.
+    Exit 3 if the build failed (analytics is then left as it was) or a source is stale.
     """
-    sys.exit(0 if all(_build(obj, full_refresh=full_refresh)) else 1)
+    with _status("Building dbt models and running their tests…"):
+        outcome = pipeline.build(settings, full_refresh=full_refresh)
+    _print_build(settings, outcome)
+    finish(outcome.status, _build_counts(outcome), outcome.alerts)
 
 
-def _build(obj: dict, *, publish: bool = True, full_refresh: bool = False) -> tuple[bool, bool]:
-    """dbt build into analytics.next; returns (built, fresh). Publishes unless the caller has more to add."""
-    from warehouse.build import build as dbt_build
-    from warehouse.build import discard
-    from warehouse.build import publish as publish_analytics
-
-    home: Home = obj["home"]
-    if not home.vault.exists():
-        raise click.ClickException(f"no vault at {home.vault}: run `warehouse ingest` first")
-    try:
-        with console.status("Building dbt models and running their tests…"):
-            outcomes = dbt_build(home, full_refresh=full_refresh)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for outcome in outcomes:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
-        colour = "green" if outcome.success else "red"
-        console.print(f"[{colour}]dbt {outcome.command}[/]: {counts or 'nothing to do'}")
-        for failure in outcome.failures:
-            console.print(f"  [red]✗[/] {failure}")
-    built = outcomes[0].success
-    if not built:
-        discard(home)
-        console.print(f"[red]Build failed:[/] {home.analytics} was left as it was")
-    elif publish:
-        publish_analytics(home)
-        console.print(f"[green]Published[/] {home.analytics}")
-    # A stale source (freshness error) fails the job too: the scheduler must alert on missing exports.
-    return built, built and outcomes[1].success
+def _build_counts(outcome: pipeline.BuildOutcome | None) -> dict[str, Any]:
+    if outcome is None or outcome.build is None:
+        return {"built": False, "skipped": True}
+    return {"built": outcome.build.built, "published": outcome.published, "full_refresh": outcome.build.full_refresh,
+            **{k: v for k, v in outcome.build.outcomes[0].counts.items()}}
 
 
-# --- report ---------------------------------------------------------------------------------------------
+def _print_build(settings: Settings, outcome: pipeline.BuildOutcome | None) -> None:
+    if outcome is None:
+        return
+    if outcome.build is None:
+        console.print("Nothing new since the last build: the published analytics stands.")
+        return
+    for dbt in outcome.build.outcomes:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(dbt.counts.items()))
+        colour = "green" if dbt.success else "red"
+        console.print(f"[{colour}]dbt {escape(dbt.command)}[/]: {counts or 'nothing to do'}", highlight=False)
+        for failure in dbt.failures:
+            console.print(f"  [red]✗[/] {escape(failure)}", highlight=False)
+    if not outcome.build.built:
+        console.print(f"[red]Build failed:[/] {escape(str(settings.home.analytics))} was left as it was")
+    elif outcome.published:
+        console.print(f"[green]Published[/] {escape(str(settings.home.analytics))}"
+                      + (" (rebuilt from scratch after an erasure)" if outcome.build.erasures else ""))
+
+
+# --- check ---------------------------------------------------------------------------------------------
+@main.command()
+@click.pass_obj
+def check(settings: Settings) -> None:
+    """Data-quality checks (Great Expectations, computed in DuckDB) on the vault's staging layer.
+
+    Results go to the vault's quality history (example keys pseudonymised) and to a quality page in
+    <home>/reports/quality. Exit 1 if an error-severity check failed.
+    """
+    with _status("Checking data quality…"):
+        result = pipeline.check(settings)
+    _print_check(result)
+    finish(Status.FINDINGS if result.has_errors else Status.OK, result.summary_counts())
+
+
+def _print_check(result) -> None:
+    if result is None:
+        return
+    result.print_summary(console)
+    _wrote([result.html_path])
+
+
+# --- report --------------------------------------------------------------------------------------------
 @main.group()
 def report() -> None:
     """Reports for management, written into <home>/reports (no personal data)."""
@@ -227,26 +332,15 @@ def report() -> None:
 @click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True)
 @click.option("--no-pdf", is_flag=True, help="HTML only (the PDF takes a few seconds).")
 @click.pass_obj
-def report_churn(obj: dict, month: str | None, lang: str, no_pdf: bool) -> None:
-    """Monthly churn report: KPIs, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF)."""
-    _report_churn(obj, month, [lang], pdf=not no_pdf)
+def report_churn(settings: Settings, month: str | None, lang: str, no_pdf: bool) -> None:
+    """Monthly churn report: KPIs, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF).
 
-
-def _report_churn(obj: dict, month: str | None, langs: list[str], pdf: bool = True) -> list[Path]:
-    from reports.churn import ReportError, render_churn_report
-
-    home: Home = obj["home"]
-    written = []
-    for lang in langs:
-        try:
-            with console.status(f"Rendering the churn report ({lang})…"):
-                paths = render_churn_report(home.analytics, home.reports / "churn", month=month, lang=lang, pdf=pdf)
-        except ReportError as exc:
-            raise click.ClickException(str(exc)) from exc
-        written += paths.values()
-    for path in written:
-        console.print(f"[green]Wrote[/] {path}")
-    return written
+    Reads the published analytics database only: it runs while a build does.
+    """
+    with _status("Rendering the churn report…") as status:
+        written = pipeline.report(settings, month=month, langs=(lang,), pdf=not no_pdf, progress=_progress_to(status))
+    _wrote(written)
+    finish(Status.OK, {"files": len(written)})
 
 
 # --- audit ---------------------------------------------------------------------------------------------
@@ -254,26 +348,24 @@ def _report_churn(obj: dict, month: str | None, langs: list[str], pdf: bool = Tr
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for audit-YYYY-MM-DD.html and .json [default: <home>/reports/retention].")
 @click.pass_obj
-def audit(obj: dict, out_dir: Path | None) -> None:
+def audit(settings: Settings, out_dir: Path | None) -> None:
     """Retention audit: records held, due and overdue per data category; exit 1 if any record is overdue.
 
     Reads privacy.retention_status from the published analytics database, appends the figures to the
     vault's retention.audits history and writes a dated HTML and JSON report for the privacy officer.
-    Meant for cron or a systemd timer (retention/SCHEDULING.md).
+    Waits for a running build rather than fail. Meant for cron or a systemd timer (retention/SCHEDULING.md).
     """
-    sys.exit(_audit(obj, out_dir))
+    from retention.audit import summary_text
+
+    result = pipeline.audit(settings, out_dir=out_dir)
+    console.print(escape(summary_text(result)), highlight=False)
+    finish(Status.FINDINGS if result.overdue_count else Status.OK, _audit_counts(result),
+           ["records are kept past their retention period"] if result.overdue_count else [])
 
 
-def _audit(obj: dict, out_dir: Path | None = None) -> int:
-    from retention.audit import AuditError, run_audit, summary_text
-
-    home: Home = obj["home"]
-    try:
-        result = run_audit(home, out_dir or home.reports / "retention")
-    except AuditError as exc:
-        raise click.ClickException(str(exc)) from exc
-    console.print(summary_text(result), highlight=False)
-    return result.exit_code
+def _audit_counts(result) -> dict[str, int]:
+    return {"held": result.held_count, "overdue": result.overdue_count, "due_soon": result.due_soon_count,
+            "on_hold": result.on_hold_count}
 
 
 # --- retention -----------------------------------------------------------------------------------------
@@ -286,172 +378,113 @@ def retention() -> None:
 @click.option("--dry-run/--apply", "dry_run", default=True, show_default=True,
               help="Dry run: list what would be deleted or anonymised, write nothing. Apply: do it, then rebuild.")
 @click.pass_obj
-def retention_enforce(obj: dict, dry_run: bool) -> None:
+def retention_enforce(settings: Settings, dry_run: bool) -> None:
     """Delete or anonymise the records kept past their retention period, in raw, staging and marts.
 
     Overdue records (intermediate.int_retention__records) are anonymised (customers: identifying fields;
     services: user IDs; invoices stay, accounting law keeps them longer) or deleted (invoices, lines,
-    payments, collection cases, tickets, key handovers past their own period). Apply records them in the
-    erasure ledger (pseudonymous keys only; the ingest consults it), writes erasure request lists per source
-    system into <home>/reports/retention, then rebuilds and publishes. A second apply is a no-op.
+    payments, collection cases, tickets, key handovers past their own period), in raw and in the ingest's
+    rejects. Apply records them in the erasure ledger (pseudonymous keys only; the ingest applies it to
+    every new file), writes erasure request lists per source system into <home>/reports/retention, removes
+    access packages of erased people and those past their period, then rebuilds analytics from scratch and
+    publishes. A killed apply is finished by the next apply (or `run`); a second apply is a no-op.
     """
-    sys.exit(_retention_enforce(obj, dry_run))
+    with _status("Retention enforcement…") as status:
+        outcome = pipeline.enforce(settings, apply=not dry_run, progress=_progress_to(status))
+    _print_enforce(outcome, dry_run)
+    _print_build(settings, outcome.build)
+    finish(outcome.status, {"records": len(outcome.planned), "applied": outcome.applied,
+                            "request_files": len(outcome.request_files), "packages_removed": outcome.packages_removed},
+           outcome.alerts)
 
 
-def _retention_enforce(obj: dict, dry_run: bool) -> int:
-    from retention.enforce import EnforceError, apply, counts, plan
+def _print_enforce(outcome: pipeline.EnforceOutcome, dry_run: bool) -> None:
+    from retention.enforce import counts
 
-    home: Home = obj["home"]
-    try:
-        actions = plan(home)
-    except EnforceError as exc:
-        raise click.ClickException(str(exc)) from exc
     table = Table(title="Retention enforcement" + (" (dry run: nothing written)" if dry_run else ""),
                   title_justify="left")
     for column in ("category", "action", "records"):
         table.add_column(column, justify="right" if column == "records" else "left", no_wrap=True)
-    for (category, action), n in sorted(counts(actions).items()):
+    for (category, action), n in sorted(counts(outcome.planned).items()):
         table.add_row(category, action, f"{n:,}")
-    console.print(table if actions else "Nothing is overdue that is not erased already.")
-    if dry_run or not actions:
-        log.info("retention enforcement %s: %s records to erase", "dry run" if dry_run else "apply", len(actions))
-        return 0
-    result = apply(home, actions)
-    for path in result.request_files:
-        console.print(f"[green]Wrote[/] {path}")
-    built, _fresh = _build(obj)
-    return 0 if built else 1
-
-
-# --- check ---------------------------------------------------------------------------------------------
-@main.command()
-@click.pass_obj
-def check(obj: dict) -> None:
-    """Data-quality checks (Great Expectations, computed in DuckDB) on the vault's staging layer.
-
-    Results go to the vault's quality history (example keys pseudonymised) and to a quality page in
-    <home>/reports/quality. Exit 1 if an error-severity check failed.
-    """
-    sys.exit(1 if _check(obj, analytics=None) else 0)
-
-
-def _check(obj: dict, analytics: Path | None) -> bool:
-    """Run the checks; with `analytics`, also write the quality banner tables into that (unpublished) file.
-
-    Returns whether an error-severity check failed.
-    """
-    from expectations.run import run_checks
-    from warehouse.build import stamp_catalogue
-    from warehouse.pseudonym import key_file
-
-    home: Home = obj["home"]
-    with console.status("Checking data quality…"):
-        result = run_checks(home.vault, analytics, key_file(home.root))
-    result.print_summary(console)
-    stamp_catalogue(home, result.summary())
-    console.print(f"[green]Wrote[/] {result.write_html(home.reports / 'quality')}")
-    return result.has_errors
+    console.print(table if outcome.planned else "Nothing is overdue that is not erased already.")
+    _wrote(outcome.request_files)
+    if outcome.packages_removed:
+        console.print(f"Removed {outcome.packages_removed} access package(s) of erased people or past their period.")
 
 
 # --- run, demo -----------------------------------------------------------------------------------------
 @main.command()
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Folder the operational systems drop their exports into.")
+@click.option("--config", "config_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of source-entity configuration files [default: the export contract, ingest/sources].")
 @FULL_REFRESH
 @click.pass_obj
-def run(obj: dict, inbox: Path, full_refresh: bool) -> None:
+def run(settings: Settings, inbox: Path, config_dir: Path | None, full_refresh: bool) -> None:
     """The scheduled daily job: ingest, build, check, publish, churn report, retention audit.
 
-    Exit 1 if a file was refused, the build failed, a source is stale, an error-severity quality check
-    failed or a record is kept past its retention period: the scheduler alerts on any of them.
+    Without new files or changes (configuration, models, corrections), nothing is rebuilt. Exit 3 if a file
+    was refused, the build failed or a source is stale; else 1 if an error-severity quality check failed or
+    a record is kept past its retention period; else 0.
     """
-    problems = _run(obj, inbox, full_refresh=full_refresh)
-    for problem in problems:
-        console.print(f"[red]✗[/] {problem}")
-    sys.exit(1 if problems else 0)
+    settings = settings.with_(ingest_config=config_dir.resolve()) if config_dir else settings
+    outcome = _run(settings, inbox, full_refresh)
+    finish(outcome.status, _run_counts(outcome), outcome.alerts + outcome.findings)
 
 
-def _run(obj: dict, inbox: Path, *, full_refresh: bool = False) -> list[str]:
-    """The daily job; returns what went wrong, in words (no personal data)."""
-    from warehouse.build import publish
+def _run(settings: Settings, inbox: Path, full_refresh: bool) -> pipeline.RunOutcome:
+    with _status("The daily job…") as status:
+        outcome = pipeline.daily_run(settings, inbox, full_refresh=full_refresh, progress=_progress_to(status))
+    _print_run(settings, outcome)
+    return outcome
 
-    home: Home = obj["home"]
-    problems = []
-    refused = sum(r.status == "refused" for r in _ingest(obj, inbox))
-    if refused:
-        problems.append(f"{refused} file(s) refused by the ingest")
-    built, fresh = _build(obj, publish=False, full_refresh=full_refresh)
-    if built:
-        if not fresh:
-            problems.append("a source is stale (dbt source freshness)")
-        if _check(obj, analytics=home.analytics_next):
-            problems.append("an error-severity data-quality check failed")
-        publish(home)  # after the checks, so the published file carries their banner
-        console.print(f"[green]Published[/] {home.analytics}")
-        _report_churn(obj, None, ["en", "fi"])
-    else:
-        problems.append("dbt build failed: analytics was left as it was")
-    # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
-    if home.analytics.exists() and _audit(obj):
-        problems.append("records are kept past their retention period")
-    _privacy_notice(obj, ["fi", "en"])  # from the configuration the run used: the notice cannot drift from it
-    return problems
+
+def _print_run(settings: Settings, outcome: pipeline.RunOutcome) -> None:
+    if outcome.erasures and (outcome.erasures.request_files or outcome.erasures.packages_removed):
+        _print_enforce(outcome.erasures, dry_run=False)
+    _print_ingest(outcome.ingest)
+    _print_build(settings, outcome.build)
+    _print_check(outcome.check)
+    _wrote(outcome.reports)
+    if outcome.audit is not None:
+        from retention.audit import summary_text
+
+        console.print(escape(summary_text(outcome.audit)), highlight=False)
+    _wrote(outcome.notice)
+    for problem in outcome.alerts + outcome.findings:
+        console.print(f"[red]✗[/] {escape(problem)}", highlight=False)
+
+
+def _run_counts(outcome: pipeline.RunOutcome) -> dict[str, Any]:
+    counts: dict[str, Any] = {"ingest": _ingest_counts(outcome.ingest), "build": _build_counts(outcome.build)}
+    if outcome.check is not None:
+        counts["check"] = outcome.check.summary_counts()
+    if outcome.audit is not None:
+        counts["audit"] = _audit_counts(outcome.audit)
+    return counts
 
 
 @main.command()
 @click.option("--customers", type=click.IntRange(1), default=2000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.pass_obj
-def demo(obj: dict, customers: int, seed: int) -> None:
+def demo(settings: Settings, customers: int, seed: int) -> None:
     """Generate sample exports into the home's sample inbox, run the daily job on them, show the results.
 
-    The sample data carries defects and overdue records on purpose, so the job's alerts are listed but the
+    The sample data carries defects and overdue records on purpose, so the job's findings are listed but the
     demo itself exits 0 when every step ran.
     """
-    home: Home = obj["home"]
-    shutil.rmtree(home.sample_inbox, ignore_errors=True)  # ours alone: files of an earlier demo would linger
-    _generate(home.sample_inbox, customers, seed, date(2019, 1, 1), date.today(), 3, 0.01)
-    problems = _run(obj, home.sample_inbox)
-    if any(p.startswith("dbt build failed") for p in problems):
-        _print_demo_summary(home, problems, None)
-        sys.exit(1)
-    _print_demo_summary(home, problems, _demo_access_request(home))
+    with _status("The demo…") as status:
+        outcome = pipeline.demo(settings, customers=customers, seed=seed, progress=_progress_to(status))
+    _print_run(settings, outcome.run)
+    _print_demo_summary(settings, outcome)
+    finish(outcome.status, _run_counts(outcome.run), outcome.run.alerts + outcome.run.findings)
 
 
-def _demo_access_request(home: Home) -> Path:
-    """An example subject-access package: a sample customer with a key handover and a debt collection case if
-    there is one, so the package shows disclosures to both kinds of recipient."""
-    from privacy.access import subject_access
-
-    con = open_vault(home.vault, read_only=True)
-    try:
-        customer_id = con.execute("""
-            select customers.customer_id
-            from staging.stg_crm__customers as customers
-            left join staging.stg_services__key_handovers as keys using (customer_id)
-            left join staging.stg_billing__collection_cases as cases using (customer_id)
-            where customers.hetu is not null
-            group by customers.customer_id
-            order by
-                (count(distinct keys.handover_id) > 0)::int + (count(distinct cases.case_id) > 0)::int desc,
-                customers.customer_id
-            limit 1""").fetchone()[0]
-    finally:
-        con.close()
-    result = subject_access(home, "customer_id", customer_id, verified_by="warehouse demo (sample data)",
-                            request_ref="DEMO")
-    return result.html_paths["en"]
-
-
-def _print_demo_summary(home: Home, problems: list[str], access_page: Path | None) -> None:
-    con = open_vault(home.vault, read_only=True)
-    try:
-        files, rows, rejected, refused = con.execute("""
-            select count(*), sum(rows_loaded), sum(rows_rejected), count(*) filter (where status = 'refused')
-            from ingest.files""").fetchone()
-    finally:
-        con.close()
-    alerts = "".join(f"\n  - {p}" for p in problems) or " none"
+def _print_demo_summary(settings: Settings, outcome: pipeline.DemoOutcome) -> None:
+    home, (files, rows, rejected, refused) = settings.home, outcome.ingested
+    alerts = "".join(f"\n  - {escape(p)}" for p in outcome.run.alerts + outcome.run.findings) or " none"
     reports = home.reports
     console.print(f"""
 [bold]Done.[/] {files} files ingested: {rows:,} rows loaded, {rejected:,} rejected (kept in ingest.rejects), \
@@ -461,18 +494,18 @@ The daily job would alert on (the sample data carries defects and overdue record
   sample exports   {home.sample_inbox}  (manifest.json lists the injected defects)
   vault            {home.vault}  (raw + staging: personal data, not for analysts)
   analytics        {home.analytics}  (pseudonymised marts for analysts)
-  catalogue        {reports / 'catalogue' / 'index.html'}  (every model and column, opens offline)
+  catalogue        {home.catalogue}  (every model and column, opens offline)
   churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
   quality page     {reports / 'quality'}
   retention audit  {reports / 'retention'}
   privacy notice   {reports / 'privacy'}  (the register description, generated from the configuration)
-  access package   {access_page or '-'}  (an example answer to a data subject's request: personal data)
-  logs             {home.logs}
+  access package   {outcome.access_page or '-'}  (an example answer to a data subject's request: personal data)
+  logs             {home.logs}  (runs.jsonl: one line per command run)
 
 Query the analytics database read-only, e.g.:
   .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.analytics}', read_only=True)\
 .sql('from churn.monthly_movements order by month desc limit 6'))"
-""", soft_wrap=True)
+""", soft_wrap=True, highlight=False, markup=True)
 
 
 # --- subject-access ------------------------------------------------------------------------------------
@@ -483,30 +516,29 @@ Query the analytics database read-only, e.g.:
 @click.option("--verified-by", required=True, help="Who verified the requester's identity (logged).")
 @click.option("--request-ref", help="Reference of the request, e.g. the helpdesk ticket (logged).")
 @click.pass_obj
-def subject_access(obj: dict, customer_id: str | None, hetu: str | None, email: str | None, verified_by: str,
-                   request_ref: str | None) -> None:
+def subject_access(settings: Settings, customer_id: str | None, hetu: str | None, email: str | None,
+                   verified_by: str, request_ref: str | None) -> None:
     """Right of access (GDPR art. 15): everything the register holds about one person, as JSON and HTML.
 
     Give exactly one of --customer-id, --hetu, --email. Writes access.json and the pages access.fi.html and
     access.en.html owner-only into <home>/access/<request id>/ and logs the request in the vault
     (privacy.access_requests: identifier type, verifier, pseudonymous key; never the identifier or the
-    answer). Exit 1 if no single person matches (the request is still logged).
+    answer). Waits for a running build rather than fail. Exit 1 if no single person matches (the request is
+    still logged).
     """
-    from privacy.access import AccessError, SubjectNotFound
-    from privacy.access import subject_access as answer
+    from privacy.access import SubjectNotFound
 
     given = {k: v for k, v in {"customer_id": customer_id, "hetu": hetu, "email": email}.items() if v is not None}
     if len(given) != 1:
         raise click.UsageError("give exactly one of --customer-id, --hetu, --email")
     (identifier_type, value), = given.items()
     try:
-        with console.status("Assembling the access package…"):
-            result = answer(obj["home"], identifier_type, value, verified_by=verified_by, request_ref=request_ref)
+        with _status("Assembling the access package…") as status:
+            result = pipeline.subject_access(settings, identifier_type, value, verified_by=verified_by,
+                                             request_ref=request_ref, progress=_progress_to(status))
     except SubjectNotFound as exc:
-        console.print(f"[red]Not found:[/] {exc}")
-        sys.exit(1)
-    except AccessError as exc:
-        raise click.ClickException(str(exc)) from exc
+        console.print(f"[red]Not found:[/] {escape(str(exc))}", highlight=False)
+        finish(Status.FINDINGS, {"found": 0}, ["no single person matches"])
     table = Table(title=f"Access package {result.request_id}", title_justify="left")
     table.add_column("dataset", no_wrap=True)
     table.add_column("records", justify="right")
@@ -514,8 +546,8 @@ def subject_access(obj: dict, customer_id: str | None, hetu: str | None, email: 
         table.add_row(dataset, f"{rows:,}")
     console.print(table)
     console.print(f"{result.customer_records} customer record(s), {result.datasets} datasets, {result.rows:,} records")
-    for path in (result.json_path, *result.html_paths.values()):
-        console.print(f"[green]Wrote[/] {path}")
+    _wrote((result.json_path, *result.html_paths.values()))
+    finish(Status.OK, {"found": 1, "datasets": result.datasets, "records": result.rows})
 
 
 # --- rectify -------------------------------------------------------------------------------------------
@@ -533,8 +565,8 @@ def subject_access(obj: dict, customer_id: str | None, hetu: str | None, email: 
 @click.option("--rebuild/--no-rebuild", default=True, show_default=True,
               help="Rebuild and publish analytics afterwards (staging applies the correction at once).")
 @click.pass_obj
-def rectify_command(obj: dict, customer_id: str, column: str, value: str, request_ref: str, recorded_by: str,
-                    dataset: str, record_id: str | None, rebuild: bool) -> None:
+def rectify_command(settings: Settings, customer_id: str, column: str, value: str, request_ref: str,
+                    recorded_by: str, dataset: str, record_id: str | None, rebuild: bool) -> None:
     """Right to rectification (GDPR art. 16, 19): correct a customer's data and list who must be told.
 
     Records the correction in the vault's audit trail (privacy.rectifications); the staging views apply it
@@ -543,14 +575,12 @@ def rectify_command(obj: dict, customer_id: str, column: str, value: str, reques
     disclosure register, so they can be told. Then rebuilds and publishes, unless --no-rebuild. Prints no
     personal data: field names, recipients, dates and counts only.
     """
-    from privacy.rectify import RectifyError, rectify
-
-    try:
-        result = rectify(obj["home"], customer_id, column, value, request_ref=request_ref, recorded_by=recorded_by,
-                         dataset=dataset, record_id=record_id)
-    except RectifyError as exc:
-        raise click.ClickException(str(exc)) from exc
-    console.print(f"[green]Recorded[/] rectification {result.id} of {result.field}: {result.rows} staging "
+    with _status("Recording the correction…") as status:
+        outcome = pipeline.rectify(settings, customer_id, column, value, request_ref=request_ref,
+                                   recorded_by=recorded_by, dataset=dataset, record_id=record_id, rebuild=rebuild,
+                                   progress=_progress_to(status))
+    result = outcome.rectification
+    console.print(f"[green]Recorded[/] rectification {result.id} of {escape(result.field)}: {result.rows} staging "
                   f"row(s) now show the new value.", highlight=False)
     if not result.has_register:
         console.print("[yellow]No disclosure register in the vault yet[/]: run `warehouse build`, then look up "
@@ -561,14 +591,15 @@ def rectify_command(obj: dict, customer_id: str, column: str, value: str, reques
         for column_name in ("recipient", "country", "flow", "rule", "disclosures", "first", "last"):
             table.add_column(column_name, justify="right" if column_name == "disclosures" else "left", no_wrap=True)
         for notice in result.recipients:
-            table.add_row(notice.recipient or "(unnamed)", notice.country or "?", notice.flow_id, notice.rule_id,
-                          str(notice.disclosures), str(notice.first_on or ""), str(notice.last_on or ""))
+            table.add_row(escape(notice.recipient or "(unnamed)"), notice.country or "?", notice.flow_id,
+                          notice.rule_id, str(notice.disclosures), str(notice.first_on or ""),
+                          str(notice.last_on or ""))
         console.print(table)
     else:
         console.print("No recorded disclosure carried this field: no recipient to tell.")
-    if rebuild:
-        built, _fresh = _build(obj)
-        sys.exit(0 if built else 1)
+    _print_build(settings, outcome.build)
+    finish(outcome.status, {"rows": result.rows, "recipients": len(result.recipients)},
+           outcome.build.alerts if outcome.build else [])
 
 
 # --- privacy-notice ------------------------------------------------------------------------------------
@@ -579,31 +610,17 @@ def rectify_command(obj: dict, customer_id: str, column: str, value: str, reques
               help="Folder for tietosuojaseloste.fi.html/.md and privacy-notice.en.html/.md "
                    "[default: <home>/reports/privacy].")
 @click.pass_obj
-def privacy_notice(obj: dict, langs: tuple[str, ...], out_dir: Path | None) -> None:
+def privacy_notice(settings: Settings, langs: tuple[str, ...], out_dir: Path | None) -> None:
     """The register description (tietosuojaseloste, GDPR art. 13, 14 and 30) as HTML and Markdown.
 
     Generated from the configuration the warehouse runs on: privacy/register.yml, data_map.yml and
     disclosures.yml, and the retention policy (WAREHOUSE_RETENTION_POLICY, else retention/policy.yml), in the
-    sections of the controller's notice. Reads no customer data. Exit 1 if words are missing for something the
+    sections of the controller's notice. Reads no customer data. Exit 3 if words are missing for something the
     configuration says (a data category, a legal basis, a safeguard): the message names the file to complete.
     """
-    _privacy_notice(obj, list(langs) or ["fi", "en"], out_dir)
-
-
-def _privacy_notice(obj: dict, langs: list[str], out_dir: Path | None = None) -> list[Path]:
-    from privacy.config import PrivacyConfigError
-    from privacy.notice import NoticeError, write_notice
-    from retention.policy import PolicyError
-
-    home: Home = obj["home"]
-    try:
-        written = write_notice(out_dir or home.reports / "privacy", langs)
-    except (NoticeError, PrivacyConfigError, PolicyError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    for path in written:
-        console.print(f"[green]Wrote[/] {path}")
-    log.info("privacy notice (%s) written into %s", ", ".join(langs), written[0].parent)
-    return written
+    written = pipeline.privacy_notice(settings, langs=tuple(langs) or ("fi", "en"), out_dir=out_dir)
+    _wrote(written)
+    finish(Status.OK, {"files": len(written)})
 
 
 if __name__ == "__main__":

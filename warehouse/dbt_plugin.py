@@ -1,30 +1,40 @@
-"""The dbt-duckdb plugin of profiles.yml: what every connection and cursor dbt opens needs from the warehouse."""
+"""The dbt-duckdb plugin of profiles.yml: what every connection and cursor dbt opens needs from the warehouse.
+
+It attaches the encrypted vault itself, with the key read from the vault's key file (or handed over in this
+process by warehouse/dbt.py when the operator gave the key itself), and defines `pseudonymous_key()` from the
+pseudonym key file: neither secret is ever a dbt var, so neither reaches dbt's logs or target folder.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from warehouse.pseudonym import DBT_KEY_FILE_ENV, macro_sql, read_key
-from warehouse.vault import ALIAS, load_crypto
+from core.keys import read_key, read_passphrase
+from core.pseudonym import macro_sql
+from core.vault import ALIAS, attach_sql, load_crypto
+
+# vault path -> its key, for a key the operator gave as a value (WAREHOUSE_VAULT_KEY): set by warehouse/dbt.py
+# for the duration of one dbt call in this process.
+GIVEN_KEYS: dict[str, str] = {}
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict) -> None:
-        path = os.environ.get(DBT_KEY_FILE_ENV)
-        if not path or not Path(path).exists():
-            raise RuntimeError(f"{DBT_KEY_FILE_ENV} must name the pseudonym key file (warehouse build sets it)")
-        self._macro = macro_sql(read_key(Path(path)))
+        self._vault = str(plugin_config["vault_path"])
+        self._key = GIVEN_KEYS.get(self._vault) or read_passphrase(Path(plugin_config["vault_key_file"]))
+        self._macro = macro_sql(read_key(Path(plugin_config["pseudonym_key_file"])))
+        self._threads = int(plugin_config.get("duckdb_threads") or 0)
 
     def configure_connection(self, conn) -> None:
-        # Runs before the profile's `attach:`: the encrypted vault can only be written with httpfs loaded.
+        # Before the profile's `attach:` list, whose vault entry (without a key) is then a no-op.
         load_crypto(conn)
+        conn.execute(attach_sql(self._vault, self._key).replace("attach ", "attach if not exists ", 1))
         # profiles.yml's `threads` is how many models dbt builds at once; DuckDB's own threads are set here,
-        # as for every other connection (warehouse/db.py), when the operator chose a number.
-        if os.environ.get("WAREHOUSE_THREADS"):
-            conn.execute(f"set threads = {int(os.environ['WAREHOUSE_THREADS'])}")
+        # as for every other connection (core/db.py), when the operator chose a number.
+        if self._threads:
+            conn.execute(f"set threads = {self._threads}")
 
     def configure_cursor(self, cursor) -> None:
         # The secret stays in this process: never in compiled SQL, dbt's logs or the target folder.

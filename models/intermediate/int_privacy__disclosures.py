@@ -4,8 +4,8 @@ privacy/disclosures.yml is the one source of truth for who may receive what and 
 recorded: this model loads and validates it with the data map (privacy/config.py) and runs the query
 privacy/disclosures.py generates from it, in DuckDB. An invalid configuration fails the build.
 
-Which configuration: the folder named by `WAREHOUSE_PRIVACY_CONFIG_DIR` (data_map.yml, disclosures.yml,
-register.yml), else privacy/ of this project.
+Which configuration: the folder of the setting `privacy_config` (data_map.yml, disclosures.yml, register.yml),
+passed as a dbt var; privacy/ of this project by default.
 
 dbt only sees refs written out literally: `refs` below lists every staging model a flow may read. A flow on
 another dataset fails the build with a message naming the `dbt.ref("...")` to add here.
@@ -22,6 +22,8 @@ def model(dbt, session):
         "staging.stg_billing__collection_cases": dbt.ref("stg_billing__collection_cases"),
         "staging.stg_billing__invoices": dbt.ref("stg_billing__invoices"),
     }
-    data_map, disclosures = load()
+    from pathlib import Path
+
+    data_map, disclosures = load(Path(dbt.config.meta_get("privacy_config")))
     relations = {table: f"({relation.sql_query()})" for table, relation in refs.items()}
     return session.sql(register_sql(data_map, disclosures, relations))

@@ -10,7 +10,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from retention.policy import dispute_rows, load_policy
 
-    rows = dispute_rows(load_policy())
+    rows = dispute_rows(load_policy(dbt.config.meta_get("retention_policy")))
     return pd.DataFrame({
         "customer_id": pd.Series([r["customer_id"] for r in rows], dtype="string"),
         "reason": pd.Series([r["reason"] for r in rows], dtype="string"),

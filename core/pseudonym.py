@@ -2,8 +2,7 @@
 
 The analytics database carries only these keys. They are stable across runs for as long as the secret is
 kept; rotating it (replace the key file, rebuild) gives every customer a new key, which also cuts the link
-to copies of analytics made before. The secret lives in `<home>/keys/pseudonym.key` (owner-only) unless
-`WAREHOUSE_PSEUDONYM_KEY_FILE` names another file.
+to copies of analytics made before. The secret lives in the home's pseudonym key file (core/home.py).
 
 dbt models call `pseudonymous_key(x)`, a DuckDB macro that warehouse/dbt_plugin.py defines on each dbt cursor,
 so the secret never appears in compiled SQL, dbt's logs or the target folder.
@@ -13,34 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from pathlib import Path
 
-KEY_FILE_ENV = "WAREHOUSE_PSEUDONYM_KEY_FILE"  # set by the operator: the key lives elsewhere
-# Set by warehouse/build.py for the dbt plugin, for the home being built. Kept apart from the operator's
-# variable: a process that builds two homes (the tests do) must not carry the first home's key to the second.
-DBT_KEY_FILE_ENV = "WAREHOUSE_DBT_PSEUDONYM_KEY_FILE"
+from core.keys import MIN_KEY_BYTES, KeyFileError, ensure_key
+
 BLOCK = 64  # SHA-256's block size: HMAC pads the key to it
 # The key is HMAC-SHA256 truncated to its first 128 bits (RFC 2104 § 5 allows truncation to half the hash):
 # no collision in practice at billions of records, and half the size in every mart and index. 32 hex digits.
 KEY_HEX_DIGITS = 32
 
 
-def key_file(home_root: Path) -> Path:
-    return Path(os.environ.get(KEY_FILE_ENV) or home_root / "keys" / "pseudonym.key")
-
-
-def read_key(path: Path) -> bytes:
-    return bytes.fromhex(path.read_text().strip())
+def _checked(secret: bytes) -> bytes:
+    # An empty or short secret makes every key recomputable: never compute one under it.
+    if len(secret) < MIN_KEY_BYTES:
+        raise KeyFileError(f"a pseudonym secret of {len(secret)} bytes is refused (at least {MIN_KEY_BYTES})")
+    return secret
 
 
 def pseudonymous_key(secret: bytes, value: str) -> str:
     """The same computation in Python, for tests and for looking a customer up by identifier."""
-    return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:KEY_HEX_DIGITS]
+    return hmac.new(_checked(secret), value.encode("utf-8"), hashlib.sha256).hexdigest()[:KEY_HEX_DIGITS]
 
 
 def macro_sql(secret: bytes) -> str:
     """HMAC-SHA256 (RFC 2104) as a DuckDB macro: H((K ^ opad) || H((K ^ ipad) || message))."""
+    secret = _checked(secret)
     if len(secret) > BLOCK:
         secret = hashlib.sha256(secret).digest()
     padded = secret.ljust(BLOCK, b"\0")
@@ -51,3 +46,9 @@ def macro_sql(secret: bytes) -> str:
         f"case when x is null then null else left(sha256(unhex('{outer}') || "
         f"unhex(sha256(unhex('{inner}') || encode(cast(x as varchar))))), {KEY_HEX_DIGITS}) end"
     )
+
+
+def load_secret(path, *, may_create: bool = False) -> bytes:
+    """The pseudonym secret in `path`; created only where nothing was keyed with a secret yet (`may_create`)."""
+    return ensure_key(path, may_create=may_create, missing_hint=(
+        "restore it, or rotate deliberately by deleting analytics.duckdb (every pseudonymous key will change)"))

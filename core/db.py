@@ -1,0 +1,33 @@
+"""DuckDB connections: one place for the settings every connection of the warehouse shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from core.settings import Limits
+
+
+def extension_file(package) -> Path:
+    """A DuckDB extension shipped in a Python package (duckdb-extension-*): loaded from disk, never downloaded."""
+    return next(Path(package.__file__).parent.glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension"))
+
+
+def connect(path: Path | str = ":memory:", *, limits: Limits | None = None, read_only: bool = False,
+            temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection bounded by the run's limits (threads, memory limit: 2.5GB unless set).
+
+    Past the memory limit DuckDB spills to `temp_directory` instead of failing, so every part of the pipeline
+    (ingest, checks, reports, audit, and dbt through the same limits) stays within what the operator set.
+    Extensions are never installed or loaded behind our back: the ones we use are loaded from their packages.
+    """
+    limits = limits or Limits()
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+              "memory_limit": limits.memory_limit}
+    if limits.threads:
+        config["threads"] = limits.threads
+    if temp_directory:
+        temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_directory)
+    return duckdb.connect(str(path), read_only=read_only, config=config)

@@ -1,0 +1,194 @@
+"""Erasure by the ledger: delete or anonymise the erased records wherever a row of them can be.
+
+`retention.erasure_ledger` (vault) lists every record erased (by retention enforcement or on a data subject's
+request) by record type and pseudonymous key (HMAC of the record id), never by the id or the data. The same
+statements run over every version in raw (enforcement, erasure on request) and over the rows of each file
+the ingest loads, so an export that still carries an erased record cannot bring it back; and over the
+ingest's rejects, whose raw text would otherwise keep the whole line.
+
+Which tables, which rows and which columns is not written here: the application derives the table map from
+the ingest configuration (raw tables and their keys) and the data map (which columns identify a person, and
+which record types are anonymised rather than deleted): privacy/config.py `erasure_tables`. The statements
+call `pseudonymous_key`, the macro of core/pseudonym.py, which the caller defines on its connection.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from core import files
+from core.sql import ident, literal, relation_exists
+
+
+def clean_id(column: str) -> str:
+    """A raw id cleaned as staging's `clean_string` does: the key must be the one the retention models hash."""
+    return f"nullif(trim({column}, ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A raw table as the ingest configuration describes it (what the erasure map is derived from)."""
+    system: str
+    entity: str
+    table: str
+    key: tuple[str, ...]
+    columns: Mapping[str, str]  # column -> DuckDB type
+    delimiter: str = ";"
+
+
+@dataclass(frozen=True)
+class TableErasure:
+    """What erasing a record means in one table."""
+    table: str
+    system: str  # the source system whose owners are asked to erase at the source too
+    record_type: str | None  # the type of the table's own records (None: the table only refers to others)
+    record_id: str | None  # SQL of a row's record id (cleaned), matching the retention models' record_id
+    action: str  # delete | anonymise: what erasing one of its own records does
+    # record types whose erasure anonymises this table's rows that refer to them -> SQL of the reference
+    references: Mapping[str, str] = field(default_factory=dict)
+    identifying: tuple[str, ...] = ()  # the columns anonymising nulls
+    source_delimiter: str = ";"  # how a rejected line of this table's exports separates its fields
+
+
+def _in_ledger(expr: str, record_types: Iterable[str]) -> str:
+    types = [t for t in record_types if t != "*"]  # "*": a record of any type
+    where = " where record_type in (" + ", ".join(literal(t) for t in types) + ")" if types else ""
+    return f"pseudonymous_key({expr}) in (select record_key from retention.erasure_ledger{where})"
+
+
+def ledger_size(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("select count(*) from retention.erasure_ledger").fetchone()[0]
+
+
+def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, only: str | None = None,
+          load_id: int | None = None) -> dict[str, int]:
+    """Delete / anonymise the ledger's records in raw (one table `only`, one load, or all); rows per table.
+
+    Runs inside the caller's transaction. An anonymised row whose fields are already null is not counted
+    again, so a second run reports nothing.
+    """
+    touched = {}
+    scope = f"_load_id = {int(load_id)} and " if load_id is not None else ""
+    for spec in tables:
+        if (only is not None and spec.table != only) or not relation_exists(con, spec.table, tables_only=True):
+            continue
+        count = 0
+        own = _in_ledger(spec.record_id, [spec.record_type]) if spec.record_type else None
+        if own and spec.action == "delete":
+            count += con.execute(f"delete from {spec.table} where {scope}{own}").fetchone()[0]
+        anonymised_by = [_in_ledger(expr, [record_type]) for record_type, expr in spec.references.items()]
+        if own and spec.action == "anonymise":
+            anonymised_by.append(own)
+        if anonymised_by and spec.identifying:
+            assignments = ", ".join(f"{ident(name)} = null" for name in spec.identifying)
+            remaining = " or ".join(f"{ident(name)} is not null" for name in spec.identifying)
+            count += con.execute(f"""
+                update {spec.table} set {assignments}
+                where {scope}({' or '.join(anonymised_by)}) and ({remaining})""").fetchone()[0]
+        touched[spec.table] = count
+    return touched
+
+
+# --- the journal: an erasure is committed in the vault first, then finished outside it ----------------------
+@dataclass(frozen=True)
+class Erasure:
+    """One record to erase."""
+    record_type: str
+    record_id: str  # in clear: only for the source systems' request lists, never logged or kept after them
+    record_key: str
+    customer_id: str | None
+    category: str
+    rule_id: str
+    action: str  # delete | anonymise
+
+
+def system_of(tables: Iterable[TableErasure]) -> dict[str, str]:
+    """record type -> the source system holding its records."""
+    return {t.record_type: t.system for t in tables if t.record_type}
+
+
+def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tables: list[TableErasure], *,
+                    reason: str, today: date) -> tuple[int, dict[str, int]]:
+    """In one vault transaction: the ledger, the erasure in raw and rejects, the journal entry with the
+    source systems' request lists still to write, and the dbt tables derived from the erased rows dropped.
+
+    Returns (run id, rows touched per table). After the commit the erasure holds whatever happens next; the
+    request lists and the rebuild are finished by `write_request_lists` and the next build (the journal
+    says what is left), so a crash at any later step is completed by the next run.
+    """
+    systems = system_of(tables)
+    con.begin()
+    try:
+        # `or ignore`: a record erased since the plan was made is not recorded twice
+        con.executemany("""
+            insert or ignore into retention.erasure_ledger
+                (record_key, record_type, category, rule_id, action, erased_on)
+            values (?, ?, ?, ?, ?, ?)""",
+            [(e.record_key, e.record_type, e.category, e.rule_id, e.action, today) for e in erasures])
+        touched = erase(con, tables)  # the whole ledger: also rows an older ingest let through
+        run_id = con.execute("select coalesce(max(run_id), 0) + 1 from retention.erasure_runs").fetchone()[0]
+        con.execute("insert into retention.erasure_runs (run_id, started_at, reason, records) "
+                    "values (?, current_timestamp, ?, ?)", [run_id, reason, len(erasures)])
+        con.executemany("insert into retention.pending_requests values (?, ?, ?, ?, ?, ?)",
+                        [(run_id, systems.get(e.record_type, "unknown"), e.record_type, e.record_id, e.action,
+                          e.rule_id) for e in erasures])
+        # dbt's tables in the vault (billing staging, intermediate) were derived from the rows just erased: they
+        # go with them, and the rebuild recreates them. Should it fail, what depends on them fails too, rather
+        # than show erased data.
+        for schema, table in con.execute("""
+                select schema_name, table_name from duckdb_tables()
+                where database_name = current_database() and schema_name in ('staging', 'intermediate')
+                """).fetchall():
+            con.execute(f"drop table {ident(schema)}.{ident(table)}")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return run_id, touched
+
+
+def write_request_lists(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
+    """The journal's unwritten request lists: erasure-requests-<system>-<date>-<run>.csv, owner-only, ids in clear
+    for the owners of the source systems. Each file is written whole (a crash leaves it or nothing) and its
+    content depends on the run alone, so writing it again after a crash gives the same file; then the ids
+    leave the vault's journal."""
+    written = []
+    runs = con.execute("select run_id, cast(started_at as date) from retention.erasure_runs "
+                       "where requests_written_at is null order by run_id").fetchall()
+    for run_id, day in runs:
+        rows = con.execute("""select system, record_type, record_id, action, rule_id from retention.pending_requests
+                              where run_id = ? order by system, record_type, record_id""", [run_id]).fetchall()
+        by_system: dict[str, list[tuple]] = {}
+        for system, *row in rows:
+            by_system.setdefault(system, []).append(row)
+        for system, listed in sorted(by_system.items()):
+            path = out_dir / f"erasure-requests-{system}-{day.isoformat()}-{run_id}.csv"
+            with files.atomic_writer(path) as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["record_type", "record_id", "action", "rule"])
+                writer.writerows(listed)
+            written.append(path)
+        con.begin()
+        con.execute("update retention.erasure_runs set requests_written_at = current_timestamp where run_id = ?",
+                    [run_id])
+        con.execute("delete from retention.pending_requests where run_id = ?", [run_id])
+        con.commit()
+    return written
+
+
+def unpublished_runs(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Erasures the published analytics may still show: the next build must write a fresh analytics file."""
+    return [r[0] for r in con.execute(
+        "select run_id from retention.erasure_runs where published_at is null order by run_id").fetchall()]
+
+
+def mark_published(con: duckdb.DuckDBPyConnection, run_ids: list[int]) -> None:
+    if run_ids:
+        con.execute(f"update retention.erasure_runs set published_at = current_timestamp "
+                    f"where run_id in ({', '.join(str(int(r)) for r in run_ids)})")

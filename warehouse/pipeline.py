@@ -1,0 +1,510 @@
+"""The pipeline: one typed function per thing the warehouse does, each taking the run's settings.
+
+The command line (warehouse/cli.py) parses, calls one of these and prints what it returns; benchmarks and
+tests call them directly. Each function that writes into the home holds the home lock for its duration
+(core/lock.py): a second writer waits or says who is busy; `audit`, `subject_access` and `lookup` wait by
+default, so they never fail because a build is running. Nothing here prints, and nothing here passes a
+setting through the environment.
+
+Every result carries a `status`, the command's exit code, which tells a broken pipeline from work to do:
+
+| status | exit | meaning |
+|---|---|---|
+| OK | 0 | done, nothing to report |
+| FINDINGS | 1 | done; findings for a person to act on: records past their retention period, failed |
+| | | data-quality checks, no such data subject |
+| USAGE | 2 | the command was given wrong options (nothing ran) |
+| BROKEN | 3 | the pipeline is broken: a file refused, the build failed, a source is stale, an error |
+| BUSY | 75 | another command holds the home (EX_TEMPFAIL: try again later) |
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from enum import IntEnum
+from pathlib import Path
+
+from core import erasure, faults, files
+from core.keys import KeyFileError
+from core.lock import home_lock
+from core.pseudonym import load_secret, macro_sql
+from core.settings import Settings
+from core.vault import open_vault
+from ingest.config import load_entities
+from ingest.load import FileResult, find_files, ingest_inbox, totals
+from privacy.config import erasure_tables, load_data_map
+from warehouse import build as builder
+
+log = logging.getLogger(__name__)
+
+READER_WAIT = 3600.0  # seconds a reading command waits for a busy home by default (writers: none)
+Progress = Callable[[str], None]
+
+
+class Status(IntEnum):
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    BROKEN = 3
+    BUSY = 75
+
+
+class PipelineError(RuntimeError):
+    """The step cannot run: the message says why in one line (never personal data)."""
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@contextmanager
+def holding(settings: Settings, command: str, *, reader: bool = False, on_wait: Progress = _quiet) -> Iterator[None]:
+    """The home lock for `command`; writers wait `lock_wait` seconds (default 0), readers an hour."""
+    settings.home.create()
+    wait = settings.lock_wait if settings.lock_wait is not None else (READER_WAIT if reader else 0.0)
+    with home_lock(settings.home.lock_file, command, wait=wait, on_wait=on_wait):
+        yield
+
+
+def pseudonym_secret(settings: Settings) -> bytes | None:
+    """The pseudonym secret, or None before the first build made it; a damaged file is an error."""
+    if not settings.home.pseudonym_key.exists():
+        return None
+    try:
+        return load_secret(settings.home.pseudonym_key)
+    except KeyFileError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+def require_vault(settings: Settings) -> None:
+    if not settings.home.vault.exists():
+        raise PipelineError(f"no vault at {settings.home.vault}: run `warehouse ingest` and `warehouse build` first")
+
+
+def require_secret(settings: Settings) -> bytes:
+    secret = pseudonym_secret(settings)
+    if secret is None:
+        raise PipelineError(f"no pseudonym key at {settings.home.pseudonym_key}: run `warehouse build` first")
+    return secret
+
+
+def erasure_map(settings: Settings) -> list[erasure.TableErasure]:
+    """What erasing a record means in each table: from the ingest configuration and the data map."""
+    return erasure_tables(load_data_map(settings.privacy_config),
+                          [entity.raw for entity in load_entities(settings.ingest_config)])
+
+
+# --- ingest ------------------------------------------------------------------------------------------------
+@dataclass
+class IngestResult:
+    files: list[FileResult]
+
+    @property
+    def refused(self) -> list[FileResult]:
+        return [r for r in self.files if r.status == "refused"]
+
+    @property
+    def loaded(self) -> list[FileResult]:
+        return [r for r in self.files if r.status == "loaded"]
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.refused else Status.OK
+
+    @property
+    def alerts(self) -> list[str]:
+        return [f"{len(self.refused)} file(s) refused by the ingest"] if self.refused else []
+
+
+def count_files(settings: Settings, inbox: Path) -> int:
+    return len(find_files(inbox, load_entities(settings.ingest_config)))
+
+
+def ingest(settings: Settings, inbox: Path, *, on_file: Callable[[FileResult], None] | None = None) -> IngestResult:
+    """Load the inbox's new files into the vault, each in one transaction; refused files are named."""
+    with holding(settings, "ingest"):
+        return _ingest(settings, inbox, on_file)
+
+
+def _ingest(settings: Settings, inbox: Path, on_file: Callable[[FileResult], None] | None) -> IngestResult:
+    entities = load_entities(settings.ingest_config)
+    tables = erasure_map(settings)
+    secret = pseudonym_secret(settings)
+    con = open_vault(settings)
+    try:
+        results = ingest_inbox(con, inbox, entities, scratch=settings.home.scratch, erasure=tables, secret=secret,
+                               on_file=on_file)
+    finally:
+        con.close()
+    return IngestResult(results)
+
+
+# --- build, check, publish ---------------------------------------------------------------------------------
+@dataclass
+class BuildOutcome:
+    build: builder.BuildResult | None  # None: skipped, nothing new to build from
+    inputs: str | None = None  # the fingerprint of what it was built from
+    published: bool = False
+
+    @property
+    def alerts(self) -> list[str]:
+        if self.build is None:
+            return []
+        if not self.build.built:
+            return ["dbt build failed: analytics was left as it was"]
+        return [] if self.build.fresh else ["a source is stale (dbt source freshness)"]
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.OK
+
+
+def build(settings: Settings, *, full_refresh: bool = False, progress: Progress = _quiet) -> BuildOutcome:
+    """dbt build (incremental unless `full_refresh`), source freshness, the catalogue; publish when it built."""
+    with holding(settings, "build"):
+        outcome = _build(settings, full_refresh=full_refresh, progress=progress)
+        if outcome.build.built:
+            _publish(settings, outcome)
+        return outcome
+
+
+def _build(settings: Settings, *, full_refresh: bool, progress: Progress) -> BuildOutcome:
+    progress("Building dbt models and running their tests…")
+    try:
+        inputs = builder.inputs_fingerprint(settings) if settings.home.vault.exists() else None
+        result = builder.build(settings, full_refresh=full_refresh)
+    except builder.BuildError as exc:
+        raise PipelineError(str(exc)) from None
+    return BuildOutcome(result, inputs)
+
+
+def _publish(settings: Settings, outcome: BuildOutcome) -> None:
+    builder.publish(settings, outcome.build.erasures)
+    builder.record_published(settings, outcome.inputs, outcome.build.full_refresh)
+    outcome.published = True
+
+
+def check(settings: Settings, *, analytics: Path | None = None, progress: Progress = _quiet):
+    """The data-quality checks; with `analytics`, their banner tables go into that (unpublished) file."""
+    with holding(settings, "check"):
+        return _check(settings, analytics, progress)
+
+
+def _check(settings: Settings, analytics: Path | None, progress: Progress):
+    from expectations.run import run_checks
+
+    require_vault(settings)
+    progress("Checking data quality…")
+    result = run_checks(settings, require_secret(settings), analytics)
+    builder.stamp_catalogue(settings, result.summary())
+    result.html_path = result.write_html(settings.home.reports / "quality")
+    return result
+
+
+# --- reports -----------------------------------------------------------------------------------------------
+def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ...] = ("en",), pdf: bool = True,
+           progress: Progress = _quiet) -> list[Path]:
+    """The management churn report from the published analytics (read-only: no lock needed)."""
+    from reports.churn import ReportError, render_churn_report
+
+    written = []
+    for lang in langs:
+        progress(f"Rendering the churn report ({lang})…")
+        try:
+            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn", month=month,
+                                        lang=lang, pdf=pdf, limits=settings.limits)
+        except ReportError as exc:
+            raise PipelineError(str(exc)) from None
+        written += paths.values()
+    return written
+
+
+def audit(settings: Settings, *, out_dir: Path | None = None):
+    """The retention audit of the published analytics; its history goes into the vault."""
+    with holding(settings, "audit", reader=True):
+        return _audit(settings, out_dir)
+
+
+def _audit(settings: Settings, out_dir: Path | None):
+    from retention.audit import AuditError, run_audit
+
+    try:
+        return run_audit(settings, out_dir or settings.home.reports / "retention")
+    except AuditError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+def privacy_notice(settings: Settings, *, langs: tuple[str, ...] = ("fi", "en"), out_dir: Path | None = None
+                   ) -> list[Path]:
+    """The register description from the configuration (no data read, no lock)."""
+    from privacy.config import PrivacyConfigError
+    from privacy.notice import NoticeError, write_notice
+    from retention.policy import PolicyError
+
+    out = out_dir or settings.home.reports / "privacy"
+    try:
+        written = write_notice(out, langs, config_dir=settings.privacy_config, policy_path=settings.retention_policy)
+    except (NoticeError, PrivacyConfigError, PolicyError) as exc:
+        raise PipelineError(str(exc)) from None
+    log.info("privacy notice (%s) written into %s", ", ".join(langs), out)
+    return written
+
+
+# --- erasure: retention enforcement ----------------------------------------------------------------------
+@dataclass
+class EnforceOutcome:
+    planned: list[erasure.Erasure]
+    applied: bool = False
+    request_files: list[Path] = field(default_factory=list)
+    rows_touched: dict[str, int] = field(default_factory=dict)
+    packages_removed: int = 0
+    build: BuildOutcome | None = None
+
+    @property
+    def alerts(self) -> list[str]:
+        return self.build.alerts if self.build else []
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.OK
+
+
+def finish_erasures(settings: Settings, outcome: EnforceOutcome | None = None, *,
+                    progress: Progress = _quiet) -> EnforceOutcome:
+    """Finish what a committed erasure left to do, whatever step killed it: write the source systems' request
+    lists, remove access packages of erased people and overdue ones, rebuild a fresh analytics and publish."""
+    from privacy.access import remove_packages
+
+    outcome = outcome or EnforceOutcome([])
+    con = open_vault(settings)
+    try:
+        erasure_runs = erasure.unpublished_runs(con)
+        outcome.request_files += erasure.write_request_lists(con, settings.home.reports / "retention")
+        faults.point("enforce.after_requests")
+        outcome.packages_removed += remove_packages(settings, con)
+    finally:
+        con.close()
+    if erasure_runs:
+        outcome.build = _build(settings, full_refresh=True, progress=progress)
+        if outcome.build.build.built:
+            _publish(settings, outcome.build)
+    return outcome
+
+
+def enforce(settings: Settings, *, apply: bool = False, today: date | None = None,
+            progress: Progress = _quiet) -> EnforceOutcome:
+    """List (dry run) or erase the records kept past their retention period; a killed earlier run is finished
+    first, so the plan is made on a complete vault."""
+    from retention.enforce import EnforceError, plan
+
+    with holding(settings, "retention enforce"):
+        require_vault(settings)
+        secret = require_secret(settings)
+        outcome = EnforceOutcome([])
+        if apply:
+            finish_erasures(settings, outcome, progress=progress)
+            if outcome.alerts:
+                return outcome
+        tables = erasure_map(settings)
+        con = open_vault(settings, read_only=not apply)
+        try:
+            if apply:
+                con.execute(macro_sql(secret))
+            try:
+                outcome.planned = plan(con, secret, tables)
+            except EnforceError as exc:
+                raise PipelineError(str(exc)) from None
+            if not apply or not outcome.planned:
+                return outcome
+            _run_id, outcome.rows_touched = erasure.record_erasures(
+                con, outcome.planned, tables, reason="retention", today=today or date.today())
+        finally:
+            con.close()
+        outcome.applied = True
+        _log_erasure(outcome)
+        faults.point("enforce.after_commit")
+        return finish_erasures(settings, outcome, progress=progress)
+
+
+def _log_erasure(outcome: EnforceOutcome) -> None:
+    from retention.enforce import counts
+
+    for (category, action), n in sorted(counts(outcome.planned).items()):
+        log.info("erasure: %s records of %s %sd", n, category, action)
+    for table, n in sorted(outcome.rows_touched.items()):
+        if n:
+            log.info("erasure: %s rows deleted or anonymised in %s", n, table)
+
+
+# --- data subjects' requests -------------------------------------------------------------------------------
+def subject_access(settings: Settings, identifier_type: str, value: str, *, verified_by: str,
+                   request_ref: str | None = None, progress: Progress = _quiet):
+    """Everything held about one person (GDPR art. 15), owner-only in <home>/access/<request>/."""
+    from privacy.access import AccessError, SubjectNotFound
+    from privacy.access import subject_access as answer
+
+    with holding(settings, "subject-access", reader=True, on_wait=progress):
+        progress("Assembling the access package…")
+        try:
+            return answer(settings, require_secret(settings), identifier_type, value, verified_by=verified_by,
+                          request_ref=request_ref)
+        except SubjectNotFound:
+            raise
+        except AccessError as exc:
+            raise PipelineError(str(exc)) from None
+
+
+@dataclass
+class RectifyOutcome:
+    rectification: object
+    build: BuildOutcome | None = None
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.build and self.build.alerts else Status.OK
+
+
+def rectify(settings: Settings, customer_id: str, column: str, value: str | None, *, request_ref: str,
+            recorded_by: str, dataset: str, record_id: str | None = None, rebuild: bool = True,
+            progress: Progress = _quiet) -> RectifyOutcome:
+    """Record a correction (art. 16), list who received the old value (art. 19), rebuild unless told not to."""
+    from privacy.rectify import RectifyError
+    from privacy.rectify import rectify as record
+
+    with holding(settings, "rectify"):
+        try:
+            result = record(settings, pseudonym_secret(settings), customer_id, column, value,
+                            request_ref=request_ref, recorded_by=recorded_by, dataset=dataset, record_id=record_id)
+        except RectifyError as exc:
+            raise PipelineError(str(exc)) from None
+        outcome = RectifyOutcome(result)
+        if rebuild:
+            outcome.build = _build(settings, full_refresh=False, progress=progress)
+            if outcome.build.build.built:
+                _publish(settings, outcome.build)
+        return outcome
+
+
+# --- the daily job -----------------------------------------------------------------------------------------
+@dataclass
+class RunOutcome:
+    ingest: IngestResult | None = None
+    erasures: EnforceOutcome | None = None
+    build: BuildOutcome | None = None
+    check: object | None = None
+    reports: list[Path] = field(default_factory=list)
+    audit: object | None = None
+    notice: list[Path] = field(default_factory=list)
+
+    @property
+    def alerts(self) -> list[str]:
+        """What broke, in words (no personal data)."""
+        alerts = list(self.ingest.alerts if self.ingest else [])
+        alerts += self.erasures.alerts if self.erasures else []
+        alerts += self.build.alerts if self.build else []
+        return alerts
+
+    @property
+    def findings(self) -> list[str]:
+        """What a person should act on."""
+        findings = []
+        if self.check is not None and self.check.has_errors:
+            findings.append("an error-severity data-quality check failed")
+        if self.audit is not None and self.audit.overdue_count:
+            findings.append("records are kept past their retention period")
+        return findings
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.FINDINGS if self.findings else Status.OK
+
+
+def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, progress: Progress = _quiet,
+              on_file: Callable[[FileResult], None] | None = None) -> RunOutcome:
+    """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi),
+    retention audit, privacy notice. Without a new file or a change of what the build reads, the build, the
+    checks and the reports of the last run stand: no work without news."""
+    with holding(settings, "run"):
+        outcome = RunOutcome()
+        if settings.home.vault.exists():
+            outcome.erasures = finish_erasures(settings, progress=progress)
+        outcome.ingest = _ingest(settings, inbox, on_file)
+        if outcome.erasures and outcome.erasures.build:
+            outcome.build = outcome.erasures.build  # the erasure's rebuild is this run's build
+        else:
+            outcome.build = _daily_build(settings, full_refresh, progress)
+        if outcome.build.build is not None and outcome.build.build.built and not outcome.build.published:
+            outcome.check = _check(settings, settings.home.analytics_next, progress)
+            _publish(settings, outcome.build)  # after the checks, so the published file carries their banner
+        if outcome.build.published:
+            outcome.reports = report(settings, langs=("en", "fi"), progress=progress)
+        # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
+        if settings.home.analytics.exists():
+            outcome.audit = _audit(settings, None)
+        outcome.notice = privacy_notice(settings)  # from the configuration the run used: the notice cannot drift
+        return outcome
+
+
+def _daily_build(settings: Settings, full_refresh: bool, progress: Progress) -> BuildOutcome:
+    home = settings.home
+    if not full_refresh and home.analytics.exists():
+        inputs = builder.inputs_fingerprint(settings)
+        if inputs == builder.last_published_inputs(settings):
+            log.info("nothing new since the last published build: build, checks and reports skipped")
+            return BuildOutcome(None)
+    return _build(settings, full_refresh=full_refresh, progress=progress)
+
+
+# --- development: sample data and the demo ------------------------------------------------------------------
+def generate(out: Path, *, customers: int, seed: int, start: date, end: date, export_days: int,
+             defect_rate: float, progress: Progress = _quiet) -> dict:
+    """Sample exports (samplegen, a development tool) with the manifest of injected defects."""
+    from samplegen import generate_exports
+
+    manifest = generate_exports(out, customers=customers, seed=seed, start=start, end=end,
+                                export_days=export_days, defect_rate=defect_rate,
+                                progress=lambda stage: progress(f"Generating: {stage}"))
+    log.info("generated %s files for %s customers (seed %s) into %s", len(manifest.get("files", [])), customers,
+             seed, out)
+    return manifest
+
+
+@dataclass
+class DemoOutcome:
+    run: RunOutcome
+    access_page: Path | None
+    ingested: tuple[int, int, int, int]  # files, rows loaded, rows rejected, files refused
+
+    @property
+    def status(self) -> Status:
+        # The sample data carries defects and overdue records on purpose: only a broken run fails the demo.
+        return Status.BROKEN if self.run.alerts and not self.run.build.published else Status.OK
+
+
+def demo(settings: Settings, *, customers: int = 2000, seed: int = 42, progress: Progress = _quiet) -> DemoOutcome:
+    """Generate sample exports into the home's sample inbox, run the daily job on them, answer an example
+    access request."""
+    from privacy.access import example_subject
+
+    home = settings.home
+    with holding(settings, "demo"):
+        files.empty_folder(home.sample_inbox)  # ours alone: files of an earlier demo would linger
+        generate(home.sample_inbox, customers=customers, seed=seed, start=date(2019, 1, 1), end=date.today(),
+                 export_days=3, defect_rate=0.01, progress=progress)
+        run = daily_run(settings, home.sample_inbox, progress=progress)
+        con = open_vault(settings, read_only=True)
+        try:
+            ingested = totals(con)
+            customer_id = example_subject(con) if run.build.published else None
+        finally:
+            con.close()
+        page = None
+        if customer_id:
+            answer = subject_access(settings, "customer_id", customer_id, verified_by="warehouse demo (sample data)",
+                                    request_ref="DEMO")
+            page = answer.html_paths["en"]
+        return DemoOutcome(run, page, ingested)
