@@ -6,7 +6,9 @@ One small inbox in the export contract's format, run once with `warehouse run` (
   customers without services whose relationship a key still out or a ticket still open keeps going, or whose
   relationship ended with a key's return or a ticket's closing, and a customer known only by a ticket and a key;
 - `variant_home`: a copy whose retention models are rebuilt under a policy with `financial_year_end: 06-30`
-  and disputes for every customer with an overdue record: nothing is overdue.
+  and disputes for every customer with an overdue record: nothing is overdue;
+- `terminated_home`: a copy whose retention models are rebuilt under a policy where the customer-relationship
+  data's clock is each service's own end (`service_terminated`).
 Export dates are today (the source-freshness check passes), so the audit date is today: records with fixed
 dates are asserted on their expiry date, and their status is derived from it.
 """
@@ -111,6 +113,8 @@ def write_inbox(inbox: Path, customers: list[str], services: list[tuple], invoic
 
 # A ticket closed 2 years (+10 days) before today, in Helsinki: due within 30 days.
 DUE_SOON_CLOSED = date(TODAY.year - 2, TODAY.month, min(TODAY.day, 28)) + timedelta(days=10)
+# A termination already agreed, effective after the audit date: the service is still active.
+TERMINATES_LATER = TODAY + timedelta(days=60)
 
 
 def overdue_inbox(inbox: Path) -> None:
@@ -126,6 +130,7 @@ def overdue_inbox(inbox: Path) -> None:
             ("S00000005", "C0000005", date(2018, 1, 1), date(2021, 6, 30)),   # final invoice paid later
             ("S00000006", "C0000006", date(2023, 1, 1), None),
             ("S00000007", "C0000007", date(2023, 1, 1), None),
+            ("S00000009", "C0000007", date(2023, 1, 1), TERMINATES_LATER),   # ends after the audit date
             ("S00000121", "C0000012", date(2018, 1, 1), date(2020, 1, 31)),  # ended, but a key is still out
         ],
         invoices=[
@@ -211,6 +216,18 @@ def variant_home(overdue_home, variant_policy, tmp_path_factory) -> Home:
     with pytest.MonkeyPatch.context() as monkeypatch:
         return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("variant") / "home", variant_policy,
                                    monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def terminated_home(overdue_home, tmp_path_factory) -> Home:
+    document = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    document["version"] = "test-service-terminated"
+    next(r for r in document["rules"] if r["category"] == "customer_relationship")["clock_starts"] = (
+        "service_terminated")
+    path = tmp_path_factory.mktemp("policy") / "policy.yml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("terminated") / "home", path, monkeypatch)
 
 
 def statuses(home: Home) -> dict[str, tuple]:
@@ -400,6 +417,27 @@ def test_a_customer_known_only_by_a_ticket_or_a_key_is_held_by_its_dispute(varia
     assert ORPHAN not in found
     for record_id in ("T00000131", "H00000131"):
         assert found[record_id][1:5] == (None, None, "on_hold", "dispute"), record_id
+
+
+# --- the customer-relationship data on each service's own clock -----------------------------------------------
+def test_a_service_clock_starts_when_the_service_has_ended(terminated_home):
+    found = statuses(terminated_home)
+    as_of = found["_as_of"]
+    expected = {
+        "S00000001": (date(2022, 5, 10), date(2025, 5, 10)),
+        # its own end, though the customer came back with another service
+        "S00000031": (date(2020, 1, 31), date(2023, 1, 31)),
+        "S00000121": (date(2020, 1, 31), date(2023, 1, 31)),
+        "S00000032": (None, None),
+        # terminated with effect 60 days after the audit date: still active, no clock yet
+        "S00000009": (None, None),
+    }
+    for record_id, (started, expires) in expected.items():
+        assert found[record_id][:3] == ("customer_relationship", started, expires), record_id
+        assert found[record_id][3:5] == (expected_status(expires, as_of), None), record_id
+    assert found["S00000004"][3:5] == ("on_hold", "open_collection_case")
+    # the identity data stays on the relationship's clock
+    assert found["C0000003"][1] is None and found["C0000001"][1] == date(2022, 5, 10)
 
 
 def test_the_mart_carries_no_personal_data(overdue_home):

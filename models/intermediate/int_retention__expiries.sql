@@ -404,13 +404,14 @@ events as (
 
     union all
 
+    -- own event (clock `service_terminated`): the service's end, once it has ended on the audit date
     select
         'service' as record_type,
         service_spans.service_id as record_id,
         service_spans.customer_id,
         'customer_relationship' as category,
         customer_states.relationship_ended_on,
-        service_spans.ended_on as own_event_on
+        case when not service_spans.is_active then service_spans.ended_on end as own_event_on
 
     from service_spans
     left join customer_states on service_spans.customer_id = customer_states.customer_id
