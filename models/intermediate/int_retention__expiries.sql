@@ -4,6 +4,11 @@
 --
 -- The audit date (int_retention__audit_date) decides here only which services still count as active and
 -- which disputes apply.
+-- No clock starts while what it is about still goes on: the customer relationship while a service is active,
+-- a debt open, a data-centre key out or a ticket open (customer_states below); a service while it is active;
+-- a collection case while it is open; a ticket while it is open; a key handover while the key is out. An
+-- accounting voucher's clock is the Accounting Act's, fixed by the voucher date (the end of the calendar year
+-- in which its financial year ended, which may lie ahead): the relationship does not move it.
 -- expires_on = clock_started_on + the rule's period (calendar years/months, clamped to the month's end:
 -- 29.2.2024 + 3 years = 28.2.2027); the record may be kept through expires_on. Personal data in clear: the
 -- ids.
