@@ -32,7 +32,19 @@ from core.settings import DEFAULT_RETENTION_POLICY
 DEFAULT_POLICY = DEFAULT_RETENTION_POLICY
 
 # The categories the models know how to find records for, and the clock events each may use. A category
-# missing from the policy, or an event the models cannot compute for it, is a policy error.
+# missing from the policy, or an event the models cannot compute for it, is a policy error. What each event
+# is (models/intermediate/int_retention__expiries.sql); none but the financial year's end, a date known in
+# advance, happens while what it ends still goes on:
+# - relationship_ended: no service active on the audit date, no debt open (invoice `open`/`in_collection`,
+#   collection case open), no data-centre key out, no ticket open; then the latest of the last service's end,
+#   last payment, last case closed, last key returned, last ticket closed (the customer record's creation
+#   only for a customer with none of these);
+# - service_terminated: the service's own end, once it has ended on the audit date;
+# - financial_year_ended: the end of the calendar year in which the voucher's financial year ended, fixed by
+#   the voucher date (the Accounting Act's clock: it may lie ahead, and the customer relationship does not
+#   move it);
+# - case_closed, ticket_closed, key_returned: the case closed, the ticket closed (day in Helsinki), the key
+#   returned (or its handover gone from the services snapshot).
 CLOCK_EVENTS: dict[str, tuple[str, ...]] = {
     "identity_and_contact": ("relationship_ended",),
     "customer_relationship": ("relationship_ended", "service_terminated"),

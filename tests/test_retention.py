@@ -2,9 +2,13 @@
 
 One small inbox in the export contract's format, run once with `warehouse run` (module fixture):
 - `overdue_home`: the shipped policy; records past their period (old tickets, returned keys, ended
-  relationships, an old invoice), a leap day, a reactivated customer, a final payment, an open collection case;
+  relationships, an old invoice), a leap day, a reactivated customer, a final payment, an open collection case,
+  customers without services whose relationship a key still out or a ticket still open keeps going, or whose
+  relationship ended with a key's return or a ticket's closing, and a customer known only by a ticket and a key;
 - `variant_home`: a copy whose retention models are rebuilt under a policy with `financial_year_end: 06-30`
-  and disputes for every customer with an overdue record: nothing is overdue.
+  and disputes for every customer with an overdue record: nothing is overdue;
+- `terminated_home`: a copy whose retention models are rebuilt under a policy where the customer-relationship
+  data's clock is each service's own end (`service_terminated`).
 Export dates are today (the source-freshness check passes), so the audit date is today: records with fixed
 dates are asserted on their expiry date, and their status is derived from it.
 """
@@ -21,6 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from retention.audit import AuditResult, run_audit
+from retention.enforce import plan
 from retention.policy import DEFAULT_POLICY, POLICY_ENV, Period, PolicyError, load_policy, parse_policy
 from warehouse.build import publish, run_dbt
 from warehouse.cli import main
@@ -41,7 +46,16 @@ PEOPLE = {
     "C0000005": ("Helmi", "Hämäläinen", "050565-321C"),
     "C0000006": ("Eero", "Laine", "121212-2468"),
     "C0000007": ("Sanni", "Heikkinen", "070707A7777"),
+    # no services: a data-centre key still out / a ticket still open / a key returned / a ticket closed
+    "C0000008": ("Ville", "Salminen", "080888-8888"),
+    "C0000009": ("Kaisa", "Lehtonen", "090999-9999"),
+    "C0000010": ("Onni", "Koskinen", "101070-1010"),
+    "C0000011": ("Elina", "Järvinen", "111171-1111"),
+    # services ended long ago, a key still out
+    "C0000012": ("Tapio", "Rantanen", "121272-1212"),
 }
+# A customer the CRM export does not list, known only by a ticket and a key handover (both still open).
+ORPHAN = "C0000013"
 
 
 def fi(day: date) -> str:
@@ -99,12 +113,14 @@ def write_inbox(inbox: Path, customers: list[str], services: list[tuple], invoic
 
 # A ticket closed 2 years (+10 days) before today, in Helsinki: due within 30 days.
 DUE_SOON_CLOSED = date(TODAY.year - 2, TODAY.month, min(TODAY.day, 28)) + timedelta(days=10)
+# A termination already agreed, effective after the audit date: the service is still active.
+TERMINATES_LATER = TODAY + timedelta(days=60)
 
 
 def overdue_inbox(inbox: Path) -> None:
     write_inbox(
         inbox,
-        customers=[f"C000000{n}" for n in range(1, 8)],
+        customers=list(PEOPLE),
         services=[
             ("S00000001", "C0000001", date(2018, 1, 1), date(2022, 5, 10)),   # ended 10.5.2022
             ("S00000002", "C0000002", date(2018, 1, 1), date(2024, 2, 29)),   # ended on a leap day
@@ -114,6 +130,8 @@ def overdue_inbox(inbox: Path) -> None:
             ("S00000005", "C0000005", date(2018, 1, 1), date(2021, 6, 30)),   # final invoice paid later
             ("S00000006", "C0000006", date(2023, 1, 1), None),
             ("S00000007", "C0000007", date(2023, 1, 1), None),
+            ("S00000009", "C0000007", date(2023, 1, 1), TERMINATES_LATER),   # ends after the audit date
+            ("S00000121", "C0000012", date(2018, 1, 1), date(2020, 1, 31)),  # ended, but a key is still out
         ],
         invoices=[
             ("I00000001", "C0000006", date(2019, 3, 15), "paid"),
@@ -137,9 +155,16 @@ def overdue_inbox(inbox: Path) -> None:
             ticket("T00000062", "C0000006", None),                    # still open
             ticket("T00000063", "C0000006", f"{DUE_SOON_CLOSED.isoformat()}T10:00:00Z"),
             ticket("T00000041", "C0000004", "2019-05-02T10:00:00Z"),  # on hold: open collection case
+            ticket("T00000091", "C0000009", None),                    # still open: the relationship goes on
+            ticket("T00000111", "C0000011", "2022-08-31T21:30:00Z"),  # 1.9.2022 00:30 in Helsinki (EEST)
+            ticket("T00000131", ORPHAN, None),
         ],
         keys=[("H00000061", "C0000006", date(2023, 2, 28)), ("H00000062", "C0000006", date(2024, 2, 29)),
-              ("H00000063", "C0000006", None)],
+              ("H00000063", "C0000006", None),
+              ("H00000081", "C0000008", None),               # still out: the relationship goes on
+              ("H00000101", "C0000010", date(2022, 3, 15)),  # returned: the relationship ended that day
+              ("H00000121", "C0000012", None),
+              ("H00000131", ORPHAN, None)],
     )
 
 
@@ -169,8 +194,9 @@ def overdue_home(tmp_path_factory) -> Home:
     return build_overdue_home(tmp_path_factory.mktemp("overdue"))
 
 
-# Disputes for every customer with an overdue record: with those on hold, nothing is overdue.
-DISPUTED = ["C0000001", "C0000002", "C0000005", "C0000006", "C0000007"]
+# Disputes for every customer with an overdue record: with those on hold, nothing is overdue. The orphan's
+# dispute holds its ticket and key although the CRM export does not list the customer.
+DISPUTED = ["C0000001", "C0000002", "C0000005", "C0000006", "C0000007", "C0000010", "C0000011", ORPHAN]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +218,18 @@ def variant_home(overdue_home, variant_policy, tmp_path_factory) -> Home:
                                    monkeypatch)
 
 
+@pytest.fixture(scope="module")
+def terminated_home(overdue_home, tmp_path_factory) -> Home:
+    document = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    document["version"] = "test-service-terminated"
+    next(r for r in document["rules"] if r["category"] == "customer_relationship")["clock_starts"] = (
+        "service_terminated")
+    path = tmp_path_factory.mktemp("policy") / "policy.yml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("terminated") / "home", path, monkeypatch)
+
+
 def statuses(home: Home) -> dict[str, tuple]:
     """(record_type, record_key) of the ids we expect -> (category, clock_started_on, expires_on, status, hold)."""
     secret = read_key(key_file(home.root))
@@ -202,8 +240,9 @@ def statuses(home: Home) -> dict[str, tuple]:
     finally:
         con.close()
     by_key = {(r[0], r[1]): r[2:] for r in rows}
-    ids = ["C000000" + str(n) for n in range(1, 10)] + [
-        f"{p}{n:08d}" for p in "SIPKTH" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 32, 41, 61, 62, 63, 81, 91, 92, 93)]
+    ids = [f"C{n:07d}" for n in range(1, 14)] + [
+        f"{p}{n:08d}" for p in "SIPKTH"
+        for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 32, 41, 61, 62, 63, 81, 91, 92, 93, 101, 111, 121, 131)]
     ids += [f"I{n:08d}/1" for n in (1, 2, 91)]
     types = {"C": "customer", "S": "service", "I": "invoice", "P": "payment", "K": "collection_case",
              "T": "ticket", "H": "key_handover"}
@@ -333,6 +372,74 @@ def test_an_open_collection_case_puts_every_record_of_the_customer_on_hold(overd
     assert found["C0000004"][1] is None
 
 
+# --- what keeps a relationship going: a key still out, a ticket still open ------------------------------------
+def test_a_key_still_out_keeps_the_relationship_going(overdue_home):
+    found = statuses(overdue_home)
+    # C0000008 never had a service; C0000012's ended 31.1.2020: both still hold a data-centre key
+    for record_id, category in [("C0000008", "identity_and_contact"), ("C0000012", "identity_and_contact"),
+                                ("S00000121", "customer_relationship"), ("H00000081", "key_handovers"),
+                                ("H00000121", "key_handovers")]:
+        assert found[record_id][:5] == (category, None, None, "kept", None), record_id
+    # not overdue, so the enforcement leaves them alone
+    assert not [a for a in plan(overdue_home) if a.customer_id in ("C0000008", "C0000012")]
+
+
+def test_an_open_ticket_keeps_the_relationship_going(overdue_home):
+    found = statuses(overdue_home)
+    # C0000009 never had a service (created 1.1.2018) but has a ticket open with customer service
+    assert found["C0000009"][:5] == ("identity_and_contact", None, None, "kept", None)
+    assert found["T00000091"][:5] == ("customer_service_communication", None, None, "kept", None)
+    assert not [a for a in plan(overdue_home) if a.customer_id == "C0000009"]
+
+
+def test_the_relationship_ends_on_the_key_return_or_the_ticket_closing(overdue_home):
+    found = statuses(overdue_home)
+    as_of = found["_as_of"]
+    expected = {
+        # no service: the key returned 15.3.2022 ended the relationship; + 3 years (Act 728/2003 § 4)
+        "C0000010": ("identity_and_contact", date(2022, 3, 15), date(2025, 3, 15)),
+        "H00000101": ("key_handovers", date(2022, 3, 15), date(2023, 3, 15)),
+        # no service: the ticket closed 31.8.2022 21:30 UTC = 1.9.2022 00:30 in Helsinki ended it
+        "C0000011": ("identity_and_contact", date(2022, 9, 1), date(2025, 9, 1)),
+        "T00000111": ("customer_service_communication", date(2022, 9, 1), date(2024, 9, 1)),
+    }
+    for record_id, (category, started, expires) in expected.items():
+        assert found[record_id][:3] == (category, started, expires), record_id
+        assert found[record_id][3:5] == (expected_status(expires, as_of), None), record_id
+    policy = load_policy()
+    assert policy.expires_on("identity_and_contact", date(2022, 3, 15)) == date(2025, 3, 15)
+    assert policy.expires_on("identity_and_contact", date(2022, 9, 1)) == date(2025, 9, 1)
+
+
+def test_a_customer_known_only_by_a_ticket_or_a_key_is_held_by_its_dispute(variant_home):
+    # the CRM export does not list the orphan; its dispute still holds its open ticket and the key it holds
+    found = statuses(variant_home)
+    assert ORPHAN not in found
+    for record_id in ("T00000131", "H00000131"):
+        assert found[record_id][1:5] == (None, None, "on_hold", "dispute"), record_id
+
+
+# --- the customer-relationship data on each service's own clock -----------------------------------------------
+def test_a_service_clock_starts_when_the_service_has_ended(terminated_home):
+    found = statuses(terminated_home)
+    as_of = found["_as_of"]
+    expected = {
+        "S00000001": (date(2022, 5, 10), date(2025, 5, 10)),
+        # its own end, though the customer came back with another service
+        "S00000031": (date(2020, 1, 31), date(2023, 1, 31)),
+        "S00000121": (date(2020, 1, 31), date(2023, 1, 31)),
+        "S00000032": (None, None),
+        # terminated with effect 60 days after the audit date: still active, no clock yet
+        "S00000009": (None, None),
+    }
+    for record_id, (started, expires) in expected.items():
+        assert found[record_id][:3] == ("customer_relationship", started, expires), record_id
+        assert found[record_id][3:5] == (expected_status(expires, as_of), None), record_id
+    assert found["S00000004"][3:5] == ("on_hold", "open_collection_case")
+    # the identity data stays on the relationship's clock
+    assert found["C0000003"][1] is None and found["C0000001"][1] == date(2022, 5, 10)
+
+
 def test_the_mart_carries_no_personal_data(overdue_home):
     con = connect(overdue_home.analytics, read_only=True)
     try:
@@ -396,8 +503,8 @@ def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_
     result: AuditResult = run_audit(overdue_home, tmp_path, now=datetime(2026, 11, 25, 4, 0).astimezone())
     assert result.exit_code == 1
     by_category = {c.category: c for c in result.categories}
-    assert by_category["key_handovers"].overdue == 2
-    assert by_category["key_handovers"].oldest_overdue_on == date(2024, 2, 28)
+    assert by_category["key_handovers"].overdue == 3  # H00000061, H00000062, H00000101
+    assert by_category["key_handovers"].oldest_overdue_on == date(2023, 3, 15)
     assert by_category["customer_service_communication"].due_soon == 1
     report = json.loads(result.json_path.read_text())
     assert result.overdue_count == sum(c.overdue for c in result.categories) == len(report["overdue_records"])
@@ -439,7 +546,7 @@ def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tm
                                          "select invoice_id from staging.stg_billing__invoices").fetchall()]
     finally:
         con.close()
-    assert len(people) == 7
+    assert len(people) == len(PEOPLE)
     for value in [v for person in people for v in person if v] + ids + ["Avainhenkilö", "Pekka"]:
         assert value not in html and value not in text, value
     assert "http://" not in html and "https://" not in html and "<script" not in html

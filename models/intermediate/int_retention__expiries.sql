@@ -4,6 +4,11 @@
 --
 -- The audit date (int_retention__audit_date) decides here only which services still count as active and
 -- which disputes apply.
+-- No clock starts while what it is about still goes on: the customer relationship while a service is active,
+-- a debt open, a data-centre key out or a ticket open (customer_states below); a service while it is active;
+-- a collection case while it is open; a ticket while it is open; a key handover while the key is out. An
+-- accounting voucher's clock is the Accounting Act's, fixed by the voucher date (the end of the calendar year
+-- in which its financial year ended, which may lie ahead): the relationship does not move it.
 -- expires_on = clock_started_on + the rule's period (calendar years/months, clamped to the month's end:
 -- 29.2.2024 + 3 years = 28.2.2027); the record may be kept through expires_on. Personal data in clear: the
 -- ids.
@@ -110,8 +115,9 @@ policy as (
 ),
 
 -- a service ends on terminated_on (the first day without service); one that vanished from the services
--- snapshot without a termination date ended on the day it vanished
-service_spans as (
+-- snapshot without a termination date ended on the day it vanished. It is active on the audit date until
+-- then: a termination agreed for a later day has not ended it yet.
+service_ends as (
 
     select
         services.service_id,
@@ -119,6 +125,19 @@ service_spans as (
         coalesce(services.terminated_on, services.deleted_at_source_on) as ended_on
 
     from services
+
+),
+
+service_spans as (
+
+    select
+        service_ends.service_id,
+        service_ends.customer_id,
+        service_ends.ended_on,
+        service_ends.ended_on is null or service_ends.ended_on > audit_date.as_of_date as is_active
+
+    from service_ends
+    cross join audit_date
 
 ),
 
@@ -138,6 +157,32 @@ case_states as (
 
 ),
 
+-- a ticket is open while closed_at is null; closed_at is an instant, the day it closed is the day in Helsinki
+ticket_states as (
+
+    select
+        tickets.ticket_id,
+        tickets.customer_id,
+        cast(timezone('Europe/Helsinki', tickets.closed_at) as date) as closed_on,
+        tickets.closed_at is null as is_open
+
+    from tickets
+
+),
+
+-- a data-centre key is out while its handover has no returned_on; a handover that vanished from the
+-- snapshot without a return date counts as returned the day it vanished
+key_states as (
+
+    select
+        key_handovers.handover_id,
+        key_handovers.customer_id,
+        coalesce(key_handovers.returned_on, key_handovers.deleted_at_source_on) as returned_on
+
+    from key_handovers
+
+),
+
 invoice_payments as (
 
     select
@@ -149,6 +194,8 @@ invoice_payments as (
 
 ),
 
+-- every customer any record names, also those the CRM export does not list (known only by a ticket or a
+-- key handover): their disputes hold their records too
 customer_ids as (
 
     select customers.customer_id from customers
@@ -158,6 +205,10 @@ customer_ids as (
     select invoices.customer_id from invoices
     union
     select case_states.customer_id from case_states
+    union
+    select ticket_states.customer_id from ticket_states
+    union
+    select key_states.customer_id from key_states
 
 ),
 
@@ -165,14 +216,10 @@ customer_services as (
 
     select
         service_spans.customer_id,
-        count(*) filter (
-            where service_spans.ended_on is null or service_spans.ended_on > audit_date.as_of_date
-        ) as active_services,
-        count(*) as services,
+        count(*) filter (where service_spans.is_active) as active_services,
         max(service_spans.ended_on) as last_service_ended_on
 
     from service_spans
-    cross join audit_date
     group by service_spans.customer_id
 
 ),
@@ -202,6 +249,30 @@ customer_cases as (
 
 ),
 
+customer_tickets as (
+
+    select
+        ticket_states.customer_id,
+        count(*) filter (where ticket_states.is_open) as open_tickets,
+        max(ticket_states.closed_on) as last_ticket_closed_on
+
+    from ticket_states
+    group by ticket_states.customer_id
+
+),
+
+customer_keys as (
+
+    select
+        key_states.customer_id,
+        count(*) filter (where key_states.returned_on is null) as keys_out,
+        max(key_states.returned_on) as last_key_returned_on
+
+    from key_states
+    group by key_states.customer_id
+
+),
+
 customer_disputes as (
 
     select
@@ -215,10 +286,14 @@ customer_disputes as (
 
 ),
 
--- The relationship ends when no service is active and no debt is open (no invoice open or in collection,
--- no collection case open): on the latest of the last service's end, the last payment and the last case
--- closing. A new service (reactivation) or a new debt stops the clock again. A customer who never had a
--- service is timed from the day the customer record was created.
+-- The customer relationship goes on while the customer still deals with us: while any service is active
+-- on the audit date, any debt is open (an invoice open or in collection, a collection case open), any
+-- data-centre key is out (a handover without a return date that has not vanished from the snapshot) or any
+-- customer-service ticket is open (no closed_at). No clock runs then. It ends when none of these is left:
+-- on the latest of the last service's end, the last payment, the last collection case closing, the last key
+-- returned and the last ticket closed. A new service (reactivation), a new debt, a key signed out or a ticket
+-- opened stops the clock again. Only a customer with none of these events at all is timed from the day the
+-- customer record was created.
 customer_states as (
 
     select
@@ -228,11 +303,17 @@ customer_states as (
                 coalesce(customer_services.active_services, 0) = 0
                 and coalesce(customer_invoices.open_invoices, 0) = 0
                 and coalesce(customer_cases.open_cases, 0) = 0
-                then greatest(
-                    customer_services.last_service_ended_on,
-                    customer_invoices.last_paid_on,
-                    customer_cases.last_case_closed_on,
-                    case when customer_services.services is null then cast(customers.created_at as date) end
+                and coalesce(customer_keys.keys_out, 0) = 0
+                and coalesce(customer_tickets.open_tickets, 0) = 0
+                then coalesce(
+                    greatest(
+                        customer_services.last_service_ended_on,
+                        customer_invoices.last_paid_on,
+                        customer_cases.last_case_closed_on,
+                        customer_keys.last_key_returned_on,
+                        customer_tickets.last_ticket_closed_on
+                    ),
+                    cast(customers.created_at as date)
                 )
         end as relationship_ended_on,
         nullif(
@@ -253,6 +334,8 @@ customer_states as (
     left join customer_services on customer_ids.customer_id = customer_services.customer_id
     left join customer_invoices on customer_ids.customer_id = customer_invoices.customer_id
     left join customer_cases on customer_ids.customer_id = customer_cases.customer_id
+    left join customer_keys on customer_ids.customer_id = customer_keys.customer_id
+    left join customer_tickets on customer_ids.customer_id = customer_tickets.customer_id
     left join customer_disputes on customer_ids.customer_id = customer_disputes.customer_id
 
 ),
@@ -326,13 +409,14 @@ events as (
 
     union all
 
+    -- own event (clock `service_terminated`): the service's end, once it has ended on the audit date
     select
         'service' as record_type,
         service_spans.service_id as record_id,
         service_spans.customer_id,
         'customer_relationship' as category,
         customer_states.relationship_ended_on,
-        service_spans.ended_on as own_event_on
+        case when not service_spans.is_active then service_spans.ended_on end as own_event_on
 
     from service_spans
     left join customer_states on service_spans.customer_id = customer_states.customer_id
@@ -369,29 +453,29 @@ events as (
 
     union all
 
-    -- closed_at is an instant; the day it closed is the day in Helsinki
+    -- null while the ticket is open
     select
         'ticket' as record_type,
-        tickets.ticket_id as record_id,
-        tickets.customer_id,
+        ticket_states.ticket_id as record_id,
+        ticket_states.customer_id,
         'customer_service_communication' as category,
         cast(null as date) as relationship_ended_on,
-        cast(timezone('Europe/Helsinki', tickets.closed_at) as date) as own_event_on
+        ticket_states.closed_on as own_event_on
 
-    from tickets
+    from ticket_states
 
     union all
 
-    -- a handover that vanished from the snapshot without a return date counts as returned that day
+    -- null while the key is out
     select
         'key_handover' as record_type,
-        key_handovers.handover_id as record_id,
-        key_handovers.customer_id,
+        key_states.handover_id as record_id,
+        key_states.customer_id,
         'key_handovers' as category,
         cast(null as date) as relationship_ended_on,
-        coalesce(key_handovers.returned_on, key_handovers.deleted_at_source_on) as own_event_on
+        key_states.returned_on as own_event_on
 
-    from key_handovers
+    from key_states
 
 ),
 
