@@ -1,4 +1,4 @@
-"""Subject access (GDPR art. 15): `warehouse subject-access` on a small generated home, through the real CLI.
+"""Subject access (GDPR art. 15): `warehouse subject-access` on a copy of the demo home, through the real CLI.
 
 The expectations are computed here from the vault and the data map with SQL of their own, not with
 privacy/access.py's generated queries: a column the package leaves out, a row it misses or a recipient it
@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 import re
 import stat
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from conftest import cli, copy_home
+from vault import secret_of, settings_of, vault_rows
 
+from core.home import Home
+from core.pseudonym import pseudonymous_key
+from core.vault import open_vault
 from privacy.access import find_customers
 from privacy.config import NOT_PERSONAL, load_data_map, load_disclosures
-from warehouse.cli import main
-from warehouse.home import Home
-from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
-from warehouse.vault import open_vault
 
 DATA_MAP = load_data_map()
 DISCLOSURES = load_disclosures(data_map=DATA_MAP)
@@ -30,32 +29,19 @@ IDENTIFYING = ("customer_id", "hetu", "email", "first_name", "last_name", "phone
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Home:
-    """One generated and built home shared by the tests below: it is the slow part."""
-    root = tmp_path_factory.mktemp("access-home")
-    inbox = root / "inbox"
-    runner = CliRunner()
-    generated = runner.invoke(main, ["--home", str(root), "generate", "--out", str(inbox), "--customers", "250",
-                                     "--seed", "11", "--start", "2021-01-01", "--end", date.today().isoformat()])
-    assert generated.exit_code == 0, generated.output
-    ran = runner.invoke(main, ["--home", str(root), "run", "--inbox", str(inbox)])
-    assert "Published" in ran.output, ran.output  # the sample's alerts make it exit 1 on purpose
-    return Home.resolve(root)
+def home(demo, tmp_path_factory) -> Home:
+    """A copy of the demo home: the requests below add packages and log rows."""
+    return copy_home(demo.home, tmp_path_factory.mktemp("access") / "home")
 
 
 def query(home: Home, sql: str, params: list | dict | None = None) -> list[tuple]:
-    con = open_vault(home.vault, read_only=True)
-    try:
-        con.execute(macro_sql(read_key(key_file(home.root))))  # int_retention__records calls it
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+    return vault_rows(home, sql, params, keyed=True)  # int_retention__records calls pseudonymous_key
 
 
 def request(home: Home, *args: str) -> tuple[object, Path | None]:
     """Run `warehouse subject-access`; return the CLI result and the package folder it wrote (if any)."""
     before = set(home.access.iterdir()) if home.access.exists() else set()
-    result = CliRunner().invoke(main, ["--home", str(home.root), "subject-access", *args])
+    result = cli(home, "subject-access", *args)
     after = set(home.access.iterdir()) if home.access.exists() else set()
     new = after - before
     assert len(new) <= 1
@@ -85,7 +71,7 @@ def by_table(package: dict) -> dict[str, dict]:
 
 
 def log_rows(home: Home) -> list[dict]:
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
         cursor = con.execute("select * from privacy.access_requests order by requested_at")
         names = [d[0] for d in cursor.description]
@@ -192,7 +178,7 @@ def test_the_request_is_logged_without_the_answer_and_the_package_is_owner_only(
     row = next(r for r in log_rows(home) if r["request_id"] == folder.name)
     assert row["identifier_type"] == "hetu" and row["verified_by"] == "Maija Tarkastaja"
     assert row["request_ref"] == "HD-4711" and row["found"] is True
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     assert row["subject_key"] == pseudonymous_key(secret, package["customer_ids"][0])
     assert row["datasets"] == sum(1 for d in package["datasets"] if d["rows_count"])
     assert row["rows"] == sum(d["rows_count"] for d in package["datasets"])

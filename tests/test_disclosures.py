@@ -1,7 +1,7 @@
 """The disclosure register (privacy notice § 7): built from the data and privacy/disclosures.yml, checked.
 
-One small sample home (module fixture) gives the clean register; a copy of it with crafted rows in raw and a
-variant of the privacy configuration (WAREHOUSE_PRIVACY_CONFIG_DIR) makes each check of the quality suite
+The demo home (tests/conftest.py, read only) gives the clean register; a copy of it with crafted rows in raw and
+a variant of the privacy configuration (WAREHOUSE_PRIVACY_CONFIG_DIR) makes each check of the quality suite
 `disclosures` fire on its own defect.
 """
 
@@ -10,24 +10,22 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from conftest import cli, copy_home
+from vault import secret_of, settings_of, vault_rows
 
+from core.db import connect
+from core.home import Home
+from core.pseudonym import pseudonymous_key
+from core.vault import open_vault
 from expectations.run import load_suites, run_checks
 from privacy.config import CONFIG_DIR, load_data_map, load_disclosures
-from privacy.disclosures import CONFIG_DIR_ENV, DisclosureModelError, register_sql
-from tests.vault import vault_rows
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.pseudonym import key_file, pseudonymous_key, read_key
-from warehouse.vault import open_vault
+from privacy.disclosures import DisclosureModelError, register_sql
 
-SAMPLE = ["--customers", "200", "--seed", "23", "--start", "2022-01-01", "--end", date.today().isoformat()]
+CONFIG_DIR_ENV = "WAREHOUSE_PRIVACY_CONFIG_DIR"
 HANDOVER = "staging.stg_services__key_handovers"
 KEY_HANDOVER_FIELDS = {f"{HANDOVER}.holder_first_name", f"{HANDOVER}.holder_last_name", f"{HANDOVER}.holder_phone"}
 
@@ -45,20 +43,14 @@ def suite():
 
 
 def checks(home: Home, tmp_path: Path) -> dict:
-    run = run_checks(home.vault, home.analytics, key_file(home.root), history_db=tmp_path / "history.duckdb",
+    run = run_checks(settings_of(home), secret_of(home), home.analytics, history_db=tmp_path / "history.duckdb",
                      suites=suite())
     return {r.expectation: r for r in run.results}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Home:
-    root = tmp_path_factory.mktemp("disclosures")
-    runner = CliRunner()
-    inbox = root / "inbox"
-    for args in (["generate", "--out", str(inbox), *SAMPLE], ["ingest", "--inbox", str(inbox)], ["build"]):
-        result = runner.invoke(main, ["--home", str(root), *args])
-        assert result.exit_code in (0, 1) and (args[0] != "build" or "Published" in result.output), result.output
-    return Home(root)
+def home(demo) -> Home:
+    return demo.home
 
 
 def test_register_rows_are_the_handovers_cases_and_served_customers_of_the_vault(home):
@@ -78,7 +70,7 @@ def test_register_rows_are_the_handovers_cases_and_served_customers_of_the_vault
                                    "where flow_id = 'collection_cases'")) == sorted(
         vault_rows(home, "select case_id from staging.stg_billing__collection_cases"))
     # The mart carries the same rows, keyed pseudonymously.
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     ids = vault_rows(home, "select flow_id, record_id, customer_id from intermediate.int_privacy__disclosures")
     mart = analytics_rows(home.analytics, "select flow_id, record_key, customer_key from privacy.disclosures")
     assert sorted(mart) == sorted((f, pseudonymous_key(secret, r), pseudonymous_key(secret, c)) for f, r, c in ids)
@@ -176,10 +168,8 @@ def _variant_config(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def variant(home, tmp_path_factory):
     """A copy of the home with crafted disclosures in raw, rebuilt with the variant configuration."""
-    root = tmp_path_factory.mktemp("variant")
-    shutil.copytree(home.root, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("inbox", "reports", "tmp"))
-    crafted = Home(root)
-    con = open_vault(crafted.vault)
+    crafted = copy_home(home, tmp_path_factory.mktemp("variant") / "home")
+    con = open_vault(settings_of(crafted))
     try:
         latest = "(select max(_load_id) from raw_services.key_handovers)"
         for n, operator in enumerate((UNREGISTERED_OPERATOR, LINDORFF), start=1):
@@ -195,13 +185,13 @@ def variant(home, tmp_path_factory):
     finally:
         con.close()
     config = _variant_config(tmp_path_factory.mktemp("privacy-config"))
-    result = CliRunner().invoke(main, ["--home", str(root), "build"], env={CONFIG_DIR_ENV: str(config)})
+    result = cli(crafted, "build", env={CONFIG_DIR_ENV: str(config)})
     assert "Published" in result.output, result.output
     return crafted
 
 
 def _keys(home: Home, flow: str, ids: list[str]) -> set[str]:
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     return {f"{flow}/{pseudonymous_key(secret, i)}" for i in ids}
 
 

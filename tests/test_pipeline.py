@@ -1,4 +1,4 @@
-"""End to end on a small generated sample: generate, ingest, dbt build, publish; then the daily re-run."""
+"""End to end on the shared demo home (tests/conftest.py): generate, ingest, dbt build, publish; the daily re-run."""
 
 from __future__ import annotations
 
@@ -9,25 +9,22 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from conftest import cli
+from vault import settings_of
 
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.vault import KEY_ENV, open_vault
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`warehouse demo` (what `make demo` runs: generate, the daily job, an example access request), once for
-    the tests below: it is the slow part."""
-    home = tmp_path_factory.mktemp("home")
-    ran = CliRunner().invoke(main, ["--home", str(home), "demo", "--customers", "300", "--seed", "7"])
-    return home, home / "sample-inbox", ran
+from core.db import connect
+from core.settings import Settings
+from core.vault import VaultError, open_vault
 
 
-def test_the_demo_runs_the_daily_job_which_loads_every_file_builds_and_alerts_on_the_injected_problems(demo):
-    home, inbox, ran = demo
+@pytest.fixture
+def demo_run(demo):
+    """(home folder, inbox, the demo's result) as the tests below name them."""
+    return demo.home.root, demo.inbox, demo.result
+
+
+def test_the_demo_runs_the_daily_job_which_loads_every_file_builds_and_alerts_on_the_injected_problems(demo_run):
+    home, inbox, ran = demo_run
     # The sample carries defects and overdue records on purpose: the job publishes, then exits 1 naming them.
     assert "Published" in ran.output, ran.output
     assert ran.exit_code == 0  # the demo lists the alerts of the daily job (exit 1) and ends normally
@@ -35,7 +32,7 @@ def test_the_demo_runs_the_daily_job_which_loads_every_file_builds_and_alerts_on
     assert "file(s) refused" not in ran.output
     assert "stale" not in ran.output  # exported today: fresh (and the freshness queries found the load log)
     manifest = json.loads((inbox / "manifest.json").read_text())
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     files = dict(con.execute("select source_file, rows_read from ingest.files where status = 'loaded'").fetchall())
     # Every file the generator wrote was loaded, and every row of it was read.
     assert {f["path"]: f["rows"] for f in manifest["files"]} == files
@@ -44,20 +41,20 @@ def test_the_demo_runs_the_daily_job_which_loads_every_file_builds_and_alerts_on
     con.close()
 
 
-def test_injected_malformed_rows_are_rejected_at_their_line(demo):
-    home, inbox, _ = demo
+def test_injected_malformed_rows_are_rejected_at_their_line(demo_run):
+    home, inbox, _ = demo_run
     manifest = json.loads((inbox / "manifest.json").read_text())
     malformed = {(d["file"], d["line"]) for d in manifest["defects"] if d["kind"] == "malformed_row"}
     assert malformed, "the sample should carry malformed rows at the default defect rate"
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     rejected = set(con.execute("select source_file, line from ingest.rejects").fetchall())
     con.close()
     assert malformed <= rejected
 
 
-def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alone(demo):
-    home, _, _ = demo
-    vault = open_vault(home / "vault.duckdb", read_only=True)
+def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alone(demo_run):
+    home, _, _ = demo_run
+    vault = open_vault(settings_of(home), read_only=True)
     customers, distinct = vault.execute(
         "select count(*), count(distinct customer_id) from staging.stg_crm__customers").fetchone()
     assert customers == distinct > 0
@@ -73,22 +70,22 @@ def test_staging_gives_one_current_row_per_key_and_the_analytics_file_stands_alo
     analytics.close()
 
 
-def test_a_second_run_on_the_same_inbox_changes_nothing(demo):
-    home, inbox, _ = demo
-    con = open_vault(home / "vault.duckdb", read_only=True)
+def test_a_second_run_on_the_same_inbox_changes_nothing(demo_run):
+    home, inbox, _ = demo_run
+    con = open_vault(settings_of(home), read_only=True)
     before = con.execute("select count(*), max(load_id) from ingest.files").fetchone()
     con.close()
-    again = CliRunner().invoke(main, ["--home", str(home), "ingest", "--inbox", str(inbox), "--json"])
+    again = cli(home, "ingest", "--inbox", str(inbox), "--json")
     assert again.exit_code == 0
     assert {json.loads(line)["status"] for line in again.stdout.splitlines()} == {"unchanged"}
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     assert con.execute("select count(*), max(load_id) from ingest.files").fetchone() == before
     con.close()
 
 
-def test_logs_and_console_output_carry_no_personal_data(demo):
-    home, _, ran = demo
-    con = open_vault(home / "vault.duckdb", read_only=True)
+def test_logs_and_console_output_carry_no_personal_data(demo_run):
+    home, _, ran = demo_run
+    con = open_vault(settings_of(home), read_only=True)
     values = {v for (v,) in con.execute("""
         select distinct v from (
             select unnest([hetu, email, phone_raw, last_name, street_address]) as v from staging.stg_crm__customers
@@ -103,10 +100,10 @@ def test_logs_and_console_output_carry_no_personal_data(demo):
 HETU_PATTERN = r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b"
 
 
-def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo):
+def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo_run):
     """Every text column of every analytics table, and every report, against the vault's identifiers."""
-    home, _, _ = demo
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    home, _, _ = demo_run
+    con = open_vault(settings_of(home), read_only=True)
     con.execute(f"attach '{home / 'analytics.duckdb'}' as analytics (read_only)")
     con.execute("""
         create temp table identifiers as
@@ -149,13 +146,12 @@ def test_the_analytics_database_and_the_reports_hold_no_direct_identifier(demo):
         assert not re.search(HETU_PATTERN, text), report.name
 
 
-def test_the_vault_is_encrypted_and_its_key_stays_in_the_key_file(demo, monkeypatch):
-    home, _, _ = demo
+def test_the_vault_is_encrypted_and_its_key_stays_in_the_key_file(demo_run):
+    home, _, _ = demo_run
     with pytest.raises(duckdb.Error, match="encrypted"):
         duckdb.connect(str(home / "vault.duckdb"), read_only=True)
-    monkeypatch.setenv(KEY_ENV, "0" * 64)
-    with pytest.raises(duckdb.Error):
-        open_vault(home / "vault.duckdb", read_only=True)  # a wrong key does not open it either
+    with pytest.raises(VaultError):
+        open_vault(Settings.for_home(home, vault_key="0" * 64), read_only=True)  # a wrong key does not open it
     key_file = home / "keys" / "vault.key"
     assert key_file.stat().st_mode & 0o077 == 0
     key = key_file.read_text().strip()
@@ -163,8 +159,8 @@ def test_the_vault_is_encrypted_and_its_key_stays_in_the_key_file(demo, monkeypa
     assert leaks == []  # not in dbt's logs, its target folder, the reports or the warehouse log
 
 
-def test_the_demo_ends_with_an_example_access_package_and_the_privacy_notice(demo):
-    home, _, ran = demo
+def test_the_demo_ends_with_an_example_access_package_and_the_privacy_notice(demo_run):
+    home, _, ran = demo_run
     printed = re.search(r"access package\s+(\S+access\.en\.html)", ran.output)
     assert printed, ran.output
     page = Path(printed[1])
@@ -176,24 +172,23 @@ def test_the_demo_ends_with_an_example_access_package_and_the_privacy_notice(dem
     assert (home / "reports" / "privacy" / "tietosuojaseloste.fi.html").exists()
 
 
-def test_a_failed_build_leaves_the_published_analytics_as_it_was(demo, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(demo[0], home, ignore=shutil.ignore_patterns("sample-inbox", "access", "reports"))
-    con = open_vault(home / "vault.duckdb")
+def test_a_failed_build_leaves_the_published_analytics_as_it_was(demo_copy):
+    home = demo_copy.root
+    con = open_vault(settings_of(home))
     con.execute("drop table raw_services.products")  # the staging view over it can no longer be built
     con.close()
     published = (home / "analytics.duckdb").read_bytes()
-    result = CliRunner().invoke(main, ["--home", str(home), "build"])
-    assert result.exit_code == 1 and "Build failed" in result.output, result.output
+    result = cli(home, "build")
+    assert result.exit_code == 3 and "Build failed" in result.output, result.output
     assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash on the missing freshness step
     assert (home / "analytics.duckdb").read_bytes() == published
     assert not (home / "analytics.next.duckdb").exists()
 
 
-def test_the_composite_key_test_names_a_duplicated_key_once(demo, tmp_path):
+def test_the_composite_key_test_names_a_duplicated_key_once(demo_run, tmp_path):
     """dbt's unique_combination (macros/generic_tests) as compiled for privacy.retention_status: silent on the
     built mart; a record there twice is named, with its count, however the hashing first stage groups it."""
-    home = Home(demo[0])
+    home = settings_of(demo_run[0]).home
     compiled = next((home.dbt_dir / "target" / "compiled").rglob(
         "unique_combination_retention_status_record_type__record_key.sql")).read_text(encoding="utf-8")
     shutil.copy2(home.analytics, tmp_path / "analytics.duckdb")

@@ -1,4 +1,4 @@
-"""Rectification (GDPR art. 16, 19) through the real CLI: `warehouse rectify` on a small sample home.
+"""Rectification (GDPR art. 16, 19) through the real CLI: `warehouse rectify` on a copy of the demo home.
 
 One home (module fixture): a customer's last name and a key holder's phone are corrected; the tests read
 staging, raw, the audit trail, the recipients listed and the rebuilt analytics database. The last test
@@ -10,33 +10,26 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import date, timedelta
+import shutil
+from datetime import date
 
 import jinja2
 import pytest
-from click.testing import CliRunner
+from conftest import cli, copy_home
+from vault import secret_of, settings_of, vault_rows
 
-from privacy.config import load_data_map
+from core.db import connect
+from core.home import PROJECT_DIR, Home
+from core.pseudonym import pseudonymous_key
+from core.vault import open_vault
+from privacy.config import CONFIG_DIR, load_data_map
 from privacy.rectify import CLEANERS, REGISTER, recipients, row_key
-from tests.vault import vault_rows
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.home import PROJECT_DIR, Home
-from warehouse.pseudonym import key_file, pseudonymous_key, read_key
-from warehouse.vault import open_vault
 
-END = date.today() - timedelta(days=1)  # the later export of the last test is dated today
-SAMPLE = ["--customers", "200", "--seed", "31", "--start", "2022-01-01", "--end", END.isoformat(),
-          "--defect-rate", "0"]
 CUSTOMERS, HANDOVERS = "staging.stg_crm__customers", "staging.stg_services__key_handovers"
 NEW_LAST_NAME, SECOND_LAST_NAME, SOURCE_LAST_NAME = "Oikaistu-Sukunimi", "Toinen-Oikaisu", "Lahteen-Muutettu"
 NEW_PHONE_TYPED, NEW_PHONE = "040 765 4321", "+358407654321"
 # HETU, email address, Finnish phone in E.164, customer number
 IDENTIFIERS = r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]|[^@\s]+@[^@\s]+\.[a-z]{2,}|\+358\d|\bC\d{7}\b"
-
-
-def cli(home: Home, *args: str):
-    return CliRunner().invoke(main, ["--home", str(home.root), *args])
 
 
 def rectify(home: Home, *args: str, rebuild: bool = False):
@@ -45,13 +38,11 @@ def rectify(home: Home, *args: str, rebuild: bool = False):
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Home:
-    root = tmp_path_factory.mktemp("rectify")
-    inbox = root / "inbox"
-    for args in (["generate", "--out", str(inbox), *SAMPLE], ["ingest", "--inbox", str(inbox)], ["build"]):
-        result = CliRunner().invoke(main, ["--home", str(root), *args])
-        assert result.exit_code in (0, 1) and (args[0] != "build" or "Published" in result.output), result.output
-    return Home(root)
+def home(demo, tmp_path_factory) -> Home:
+    """A copy of the demo home, with its inbox (the last test changes a customers export)."""
+    home = copy_home(demo.home, tmp_path_factory.mktemp("rectify") / "home")
+    shutil.copytree(demo.inbox, home.root / "inbox")
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +116,10 @@ def test_the_correction_is_in_the_audit_trail(home, person, holder, corrected):
 
 
 def test_the_recipients_listed_are_those_that_received_the_old_value(home, person, holder, corrected):
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
-        by_name = recipients(con, person["id"], CUSTOMERS, "last_name")
-        by_phone = recipients(con, holder["id"], HANDOVERS, "holder_phone")
+        by_name = recipients(con, person["id"], CUSTOMERS, "last_name", config=CONFIG_DIR)
+        by_phone = recipients(con, holder["id"], HANDOVERS, "holder_phone", config=CONFIG_DIR)
         handovers = con.execute(f"select count(*) from {REGISTER} where customer_id = ? and flow_id = 'key_handovers'",
                                 [holder["id"]]).fetchone()[0]
     finally:
@@ -166,8 +157,8 @@ def test_a_field_that_is_not_rectifiable_or_a_value_staging_would_drop_is_refuse
 
 def test_a_customer_the_retention_enforcement_erased_is_not_rectified(home):
     customer_id = vault_rows(home, "select max(customer_id) from staging.stg_crm__customers")[0][0]
-    key = pseudonymous_key(read_key(key_file(home.root)), customer_id)
-    con = open_vault(home.vault)
+    key = pseudonymous_key(secret_of(home), customer_id)
+    con = open_vault(settings_of(home))
     try:
         con.execute("insert into retention.erasure_ledger values (?, 'customer', 'identity_and_contact', 'test', "
                     "'anonymise', current_date)", [key])
@@ -177,7 +168,7 @@ def test_a_customer_the_retention_enforcement_erased_is_not_rectified(home):
         refused = rectify(home, "--customer-id", customer_id, "--field", "city", "--value", "Espoo")
         assert refused.exit_code != 0 and "erased" in refused.output
     finally:
-        con = open_vault(home.vault)
+        con = open_vault(settings_of(home))
         try:
             con.execute("delete from retention.erasure_ledger where record_key = ?", [key])
         finally:
@@ -303,7 +294,7 @@ def test_each_rectifiable_staging_model_applies_corrections_cleaned_as_its_expor
 def test_the_persons_access_package_shows_the_correction(home, person, corrected):
     from privacy.access import subject_access
 
-    result = subject_access(home, "customer_id", person["id"], verified_by="test")
+    result = subject_access(settings_of(home), secret_of(home), "customer_id", person["id"], verified_by="test")
     package = json.loads(result.json_path.read_text(encoding="utf-8"))
     trail = next(d for d in package["datasets"] if d["table"] == "privacy.rectifications")
     held = vault_rows(home, "select count(*) from privacy.rectifications where customer_id = ?", [person["id"]])

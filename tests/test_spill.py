@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from warehouse.db import connect
-from warehouse.spill import SpillWatch
+from core.db import connect
+from core.settings import Limits
+from core.spill import SpillWatch
 
 
 def test_work_past_the_memory_limit_spills_and_the_watch_sees_it(tmp_path):
     spill = tmp_path / "tmp"
-    con = connect(memory_limit="64MB", threads=1, temp_directory=spill)
+    con = connect(limits=Limits(threads=1, memory_limit="64MB"), temp_directory=spill)
     with SpillWatch(spill, interval=0.01) as watch:
         # ~160 MB of random strings to sort: more than the limit, so the sort goes through disk.
         rows = con.execute("""select count(*) from (select md5(random()::varchar) || md5(random()::varchar) as v
@@ -20,7 +21,7 @@ def test_work_past_the_memory_limit_spills_and_the_watch_sees_it(tmp_path):
 
 def test_work_within_the_limit_reports_no_spill(tmp_path):
     spill = tmp_path / "tmp"
-    con = connect(memory_limit="1GB", temp_directory=spill)
+    con = connect(limits=Limits(memory_limit="1GB"), temp_directory=spill)
     with SpillWatch(spill, interval=0.01) as watch:
         con.execute("select sum(range) from range(1000000)").fetchone()
     con.close()

@@ -43,13 +43,16 @@ failed, a source is stale, an error); 75 another command holds the home (try aga
 class Finished(Exception):
     """A command's outcome, on its way to the run log and the exit code."""
 
-    def __init__(self, status: Status, counts: dict[str, Any] | None = None, alerts: list[str] | None = None):
+    def __init__(self, status: Status, counts: dict[str, Any] | None = None, alerts: list[str] | None = None,
+                 command: str | None = None):
         super().__init__(status.name)
-        self.status, self.counts, self.alerts = status, counts or {}, alerts or []
+        self.status, self.counts, self.alerts, self.command = status, counts or {}, alerts or [], command
 
 
 def finish(status: Status, counts: dict[str, Any] | None = None, alerts: list[str] | None = None) -> None:
-    raise Finished(status, counts, alerts)
+    # the command's name as typed (`report churn`), never its option values: they may be personal
+    command = click.get_current_context().command_path.split(" ", 1)[-1]
+    raise Finished(status, counts, alerts, command)
 
 
 class WarehouseGroup(click.Group):
@@ -57,7 +60,6 @@ class WarehouseGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         started = time.monotonic()
-        words = _command_words(self, [*ctx.protected_args, *ctx.args])
         outcome = Finished(Status.OK)
         try:
             super().invoke(ctx)
@@ -83,9 +85,9 @@ class WarehouseGroup(click.Group):
                           f"{escape(str(_log_file(ctx)))}", highlight=False)
             outcome = Finished(Status.BROKEN, alerts=[f"internal error {type(exc).__name__}"])
         settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-        if settings is not None and words:
+        if settings is not None and ctx.invoked_subcommand:
             record_run(settings.home.run_log, {
-                "command": " ".join(words), "result": outcome.status.name.lower(),
+                "command": outcome.command or ctx.invoked_subcommand, "result": outcome.status.name.lower(),
                 "exit_code": int(outcome.status), "duration_s": round(time.monotonic() - started, 1),
                 "counts": outcome.counts, "alerts": outcome.alerts})
         ctx.exit(int(outcome.status))
@@ -93,17 +95,6 @@ class WarehouseGroup(click.Group):
 
 def _log_file(ctx: click.Context) -> Path | str:
     return ctx.obj.home.log_file if isinstance(ctx.obj, Settings) else "warehouse.log"
-
-
-def _command_words(group: click.Group, args: list[str]) -> list[str]:
-    """The command's name as typed (`build`, `report churn`), never its option values (they may be personal)."""
-    words: list[str] = []
-    for arg in args:
-        if not isinstance(group, click.Group) or arg not in group.commands:
-            break
-        words.append(arg)
-        group = group.commands[arg]
-    return words
 
 
 def _date(_ctx, _param, value: str | None) -> date | None:
