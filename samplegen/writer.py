@@ -12,7 +12,7 @@ import numpy as np
 
 from warehouse import db
 
-from . import billing, catalogue, defects, tickets
+from . import billing, catalogue, changes, defects, tickets
 from .days import DAY, NEVER, from_day
 from .identifiers import HETU_CHECK_CHARS, SIGNS
 
@@ -49,6 +49,7 @@ FILES = {
     "payments": ("billing", "csv", "iso-8859-15", False),
     "collection_cases": ("billing", "csv", "iso-8859-15", False),
 }
+SNAPSHOTS = ("customers", "products", "services", "key_handovers")  # the rest are deltas
 CHUNK = 8 << 20
 
 MACROS = """
@@ -99,8 +100,11 @@ class Writer:
     def files(self) -> list[dict]:
         return [{"path": rel, "rows": n if rel.endswith(".jsonl") else n - 1} for rel, n in self.lines.items()]
 
-    def write_block(self, data: dict, plan: list[defects.Defect], dates: list[int]) -> None:
-        """Load one block's columns into DuckDB and write its rows of every file of every date."""
+    def write_block(self, data: dict, plan: list[defects.Defect], dates: list[int], static: bool = False) -> None:
+        """Load one block's columns into DuckDB and write its rows of every file of every date.
+
+        `static`: only the first date's snapshots (repeat_snapshots copies them once every block is written).
+        """
         # A connection per block: closing it frees its tables and the NumPy arrays registered in it.
         # db.connect applies the warehouse's memory limit (WAREHOUSE_MEMORY_LIMIT); past it DuckDB spills.
         self.con = db.connect(temp_directory=self.tmp)
@@ -115,10 +119,24 @@ class Writer:
             self._load(data)
             for day in dates:
                 for entity in FILES:
-                    self.write(entity, day, day == dates[0])
+                    if not (static and day != dates[0] and entity in SNAPSHOTS):
+                        self.write(entity, day, day == dates[0])
         finally:
             self.con.close()
             del self.con
+
+    def repeat_snapshots(self, dates: list[int], plan: list[defects.Defect]) -> None:
+        """Copy the first date's snapshot files to every later date, byte for byte, defects and all."""
+        for entity in SNAPSHOTS:
+            folder, ext, *_ = FILES[entity]
+            rel = f"{folder}/{entity}_{from_day(dates[0]):%Y%m%d}.{ext}"
+            found = [(d, line) for d in plan for path, line in d.occurrences if path == rel]
+            for day in dates[1:]:
+                copy = f"{folder}/{entity}_{from_day(day):%Y%m%d}.{ext}"
+                shutil.copyfile(self.out / rel, self.out / copy)
+                self.lines[copy] = self.lines[rel]
+                for d, line in found:
+                    d.occurrences.append((copy, line))
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -127,8 +145,7 @@ class Writer:
 
     def _load(self, data: dict) -> None:
         con = self.con
-        cust = dict(data["customers"])
-        cust["idx"] = np.arange(len(cust["cust_no"]))
+        cust = data["customers"]
         keep = ["idx", "cust_no", "business", "first_name", "last_name", "company_name", "birth_day",
                 "hetu_sign", "hetu_nnn", "hetu_check", "ytunnus_base", "ytunnus_check", "einvoice",
                 "postal_code", "city", "street", "house", "apt_kind", "stair", "apt", "bill_kind",
@@ -139,7 +156,8 @@ class Writer:
         con.execute("CREATE TABLE strs AS SELECT list(s ORDER BY i) AS l FROM strings_np")
         texts = ["first_name", "last_name", "company_name", "street", "postal_code", "city", "bill_street",
                  "bill_postal_code", "bill_city"]
-        tables = {"c_codes": {k: cust[k] for k in keep}, "s_np": data["services"],
+        # A row per version of a customer record: the base row and one per day the record changed.
+        tables = {"c_codes": changes.versions(cust, data["changes"], keep), "s_np": data["services"],
                   "h_codes": data["handovers"], "inv": data["invoices"], "lines": data["lines"],
                   "pay": data["payments"], "cases": data["cases"], "t_np": data["tickets"],
                   "m_np": data["messages"]}
@@ -160,7 +178,7 @@ class Writer:
                     CASE WHEN email_digits >= 0 THEN CAST(email_digits AS VARCHAR) ELSE '' END AS dig,
                     {doms}[email_domain + 1] AS dom
                 FROM c_np)
-            SELECT idx, cust_no, created_ts, upd_ts, consent, del_day, fa, la, slug,
+            SELECT idx, ver, ver_from, ver_to, cust_no, created_ts, upd_ts, consent, del_day, fa, la, slug,
                 cid(cust_no) AS customer_id,
                 CASE WHEN business THEN 'business' ELSE 'person' END AS customer_type,
                 first_name, last_name, company_name,
@@ -231,7 +249,7 @@ class Writer:
                         || CASE WHEN s.code = 'DOMAIN-FI' THEN '.fi' ELSE '.com' END
                 END AS identifier,
                 coalesce(c.del_day, {NEVER}) AS del_day
-            FROM s LEFT JOIN cust_txt c ON s.owner = c.idx""")
+            FROM s LEFT JOIN cust_txt c ON s.owner = c.idx AND c.ver = 0""")
         con.execute(f"""
             CREATE TABLE ho_txt AS
             SELECT h.handover_no, h.signed_day, h.returned_day, c.del_day,
@@ -242,7 +260,7 @@ class Writer:
                 phone({_lit(catalogue.MOBILE_PREFIXES)}[h.phone_prefix + 1], h.phone_number, 0, h.phone_fmt)
                     AS holder_phone,
                 {_lit(s[1] for s in catalogue.SITES)}[h.site + 1] AS disclosed_to
-            FROM h_np h JOIN cust_txt c ON h.owner = c.idx""")
+            FROM h_np h JOIN cust_txt c ON h.owner = c.idx AND c.ver = 0""")
         subjects, bodies = tickets.templates()
         body = f"{_lit(bodies)}[m.template + 1]"
         placeholders = {"customer_id": "customer_id", "first": "first_name", "last": "last_name",
@@ -253,14 +271,15 @@ class Writer:
         con.execute(f"""
             CREATE TABLE msg_txt AS
             SELECT m.ticket_no, m.seq, m.sent_ts, m.sent_day, {body} AS body
-            FROM m_np m JOIN cust_txt c ON m.owner = c.idx""")
+            FROM m_np m JOIN cust_txt c
+                ON m.owner = c.idx AND m.sent_day >= c.ver_from AND m.sent_day < c.ver_to""")
         con.execute(f"""
             CREATE TABLE tick_txt AS
             SELECT t.ticket_no, t.opened_ts, t.open_day, t.closed_ts, t.close_day,
                 'T' || lpad(CAST(t.ticket_no AS VARCHAR), 7, '0') AS ticket_id, c.customer_id,
                 {_lit(catalogue.CHANNELS)}[t.channel + 1] AS channel,
                 {_lit(subjects)}[t.subject + 1] AS subject
-            FROM t_np t JOIN cust_txt c ON t.owner = c.idx""")
+            FROM t_np t JOIN cust_txt c ON t.owner = c.idx AND c.ver = 0""")
         con.register("defect_np", {name: np.array([getattr(d, name) for d in self.plan] or [""], dtype=object)
                                    for name in ("entity", "key", "scope")})
         con.execute("CREATE TABLE defect_keys AS SELECT * FROM defect_np WHERE key <> ''")
@@ -288,12 +307,11 @@ class Writer:
                 SELECT {m(entity, first, 'customer_id')} AS customer_id, customer_type, first_name,
                     last_name, company_name, business_id, hetu, email, phone, street_address, postal_code,
                     city, country_code, billing_street_address, billing_postal_code, billing_city,
-                    billing_country_code, einvoice_address, language,
-                    CAST(CASE WHEN upd_ts <= {e} THEN consent ELSE 1 - consent END AS VARCHAR)
-                        AS marketing_consent,
-                    fts(created_ts) AS created_at,
-                    fts(CASE WHEN upd_ts <= {e} THEN upd_ts ELSE created_ts END) AS updated_at
-                FROM cust_txt WHERE created_ts <= {e} AND del_day > {day} ORDER BY cust_no"""
+                    billing_country_code, einvoice_address, language, CAST(consent AS VARCHAR) AS marketing_consent,
+                    fts(created_ts) AS created_at, fts(upd_ts) AS updated_at
+                FROM cust_txt
+                WHERE created_ts <= {e} AND del_day > {day} AND ver_from <= {day} AND ver_to > {day}
+                ORDER BY cust_no"""
         if entity == "tickets":
             cond = (f"t.opened_ts <= {e}" if first else
                     f"(t.open_day = {day} OR t.close_day = {day} OR t.ticket_no IN "

@@ -49,7 +49,7 @@ START, END = date(2022, 1, 1), date(2024, 11, 20)
 
 
 def _run(out: Path, **kw) -> dict:
-    args = {"customers": 2000, "seed": 7, "start": START, "end": END, "export_days": 3, "defect_rate": 0.02}
+    args = {"customers": 2000, "seed": 7, "start": START, "end": END, "days": 3, "defect_rate": 0.02}
     args.update(kw)
     return generate_exports(out, **args)
 
