@@ -104,7 +104,7 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
             # Block 0 goes on with the pools' generator: a run of one block is what it always was.
             if b > 0:
                 rng = np.random.default_rng([seed, b])
-            # The day-to-day changes draw from a generator of their own: the history does not depend on them.
+            # The day-to-day changes draw from a generator of their own: services and billing do not depend on them.
             change_rng = np.random.default_rng([seed, b, 1])
             n = min(block_size, customers - b * block_size)
             tag = f"block {b + 1}/{n_blocks}: " if n_blocks > 1 else ""
