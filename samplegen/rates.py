@@ -3,9 +3,11 @@
 The first export shows the whole history up to its date. Each later day brings that day's changes:
 
 - the service lifecycle goes on as in the history (new customers and services, churn, up/downgrades,
-  cut-offs for non-payment, data-centre keys signed out and returned), at the monthly rates below;
-- customer records change at the daily rates of `Rates` (moves, new phone numbers and e-mail addresses,
-  marketing consent), and a few ex-customers are erased at the source.
+  cut-offs for non-payment, data-centre keys signed out and returned), at the monthly rates below; new
+  customers follow the growth curve of people.py (a year of days ending at 10,000 customers sees about
+  2,000 join, a company growing ~25 % a year);
+- customer records change at the monthly rates of `Rates`, a 30.4th of them each day (moves, new phone
+  numbers and e-mail addresses, marketing consent), and a few ex-customers are erased at the source.
 
 The figures are for a regional Finnish ISP of mostly households (see catalogue.PRODUCTS) and are meant to
 be plausible, not measured: each says what it is based on.
@@ -56,8 +58,8 @@ class Rates:
     # Marketing consent given or withdrawn (self-service, an unsubscribe link): about 6 % a year.
     consent: float = 0.005
     # Erased at the source (an erasure request, a clean-up of records past their retention): only ex-customers
-    # with no service for a year and no debt qualify. 0.05 % of all customers a month; at least one in a run of
-    # two or more days, so that every sample has a row deleted at the source.
+    # with no service for a year and no debt qualify. 0.05 % of all customers a month; at least one (per block of
+    # customers) in a run of two or more days, so that every sample has a row deleted at the source.
     deletion: float = 0.0005
 
     def scaled(self, factor: float) -> Rates:
