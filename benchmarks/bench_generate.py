@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2019, 1, 1))
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 20))
-    parser.add_argument("--export-days", type=int, default=3)
+    parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--defect-rate", type=float, default=0.01)
     args = parser.parse_args()
 
@@ -34,7 +34,7 @@ def main() -> None:
             print(f"{time.perf_counter() - began:7.2f}s  {stage}", flush=True)
 
         manifest = generate_exports(Path(tmp), customers=args.customers, seed=args.seed, start=args.start,
-                                    end=args.end, export_days=args.export_days, defect_rate=args.defect_rate,
+                                    end=args.end, days=args.days, defect_rate=args.defect_rate,
                                     progress=progress)
         wall = time.perf_counter() - began
         size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
@@ -45,7 +45,7 @@ def main() -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     print()
     print(f"customers          {args.customers:>12,}  "
-          f"({args.start} .. {args.end}, {args.export_days} export days)")
+          f"({args.start} .. {args.end}, {args.days} export days)")
     for entity, n in sorted(rows.items()):
         print(f"  {entity:<24} {n:>12,} rows")
     print(f"rows written       {sum(rows.values()):>12,}  ({size / 2**20:,.0f} MiB)")

@@ -26,15 +26,6 @@ PRODUCTS = [
     ("DOMAIN-COM", "Verkkotunnus .com", "domain", 190, 0, 2, 4),
 ]
 CATEGORIES = ["broadband", "colocation", "ip_transit", "vps", "email", "domain"]
-# Monthly churn hazard in the first year and after it: broadband churns most, colocation least.
-HAZARD = {
-    "broadband": (0.025, 0.011),
-    "colocation": (0.008, 0.004),
-    "ip_transit": (0.012, 0.006),
-    "vps": (0.030, 0.013),
-    "email": (0.015, 0.008),
-    "domain": (0.012, 0.007),
-}
 # Broadband product a customer moves to when upgrading or downgrading.
 SWITCH_TO = {
     "KUITU100": "KUITU300",

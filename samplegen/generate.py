@@ -1,21 +1,23 @@
-"""Orchestration: simulate the company's history, then write one set of export files per export date."""
+"""Orchestration: simulate the company's history and its daily changes, then write one set of export files
+per export date."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from . import defects
+from . import changes, defects
 from .billing import make_billing
 from .days import NEVER, from_day, to_day
-from .lifecycle import choose_deletions, make_handovers, make_services
+from .lifecycle import make_handovers, make_services
 from .people import Issued, make_customers
 from .pools import build_pools
+from .rates import RATES
 from .tickets import make_tickets
 from .writer import Writer
 
@@ -49,10 +51,18 @@ class Numbers:
         self.ticket = past(self.ticket, data["tickets"]["ticket_no"])
 
 
-def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: date,
-                     export_days: int = 3, defect_rate: float = 0.01,
+def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: date, days: int = 3,
+                     static_days: bool = False, change_rate: float = 1.0, defect_rate: float = 0.01,
                      progress: Callable[[str], None] | None = None, block_size: int = BLOCK) -> dict:
-    """Write a history of daily exports into `out` and return the manifest (also out/manifest.json).
+    """Write `days` consecutive daily exports up to `end` into `out`; return the manifest (also
+    out/manifest.json).
+
+    The first export carries the whole history since `start`; each later one that day's changes: the
+    snapshots change where customers join, move, change phone, e-mail or consent, are erased, and where
+    services open, change and end (rates.py); the deltas carry the day's billing and tickets.
+    `change_rate` multiplies the customer-record rates of rates.py (tests use it to see many changes in a
+    small sample). `static_days`: nothing happens after the first day; days 2..N repeat its snapshots byte
+    for byte and their deltas are empty, for benchmarks of unchanged data.
 
     Customers are made and written in blocks of `block_size`, each with its own services, billing and
     tickets; a run of one block (up to `block_size` customers) is the same, byte for byte, whatever the
@@ -60,21 +70,24 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
     """
     if customers < 1:
         raise ValueError("customers must be at least 1")
-    if export_days < 1:
-        raise ValueError("export_days must be at least 1")
+    if days < 1:
+        raise ValueError("days must be at least 1")
     if not 0 <= defect_rate <= 0.5:
         raise ValueError("defect_rate must be between 0 and 0.5")
-    if to_day(end) - export_days + 1 <= to_day(start):
+    if to_day(end) - days + 1 <= to_day(start):
         raise ValueError("the first export date must come after the start date")
     if block_size < 1:
         raise ValueError("block_size must be at least 1")
+    rates = RATES.scaled(change_rate)
     say = progress or (lambda _msg: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    start_day, end_day = to_day(start), to_day(end)
-    dates = [end_day - export_days + 1 + i for i in range(export_days)]
+    start_day = to_day(start)
+    dates = [to_day(end) - days + 1 + i for i in range(days)]
     first = dates[0]
+    # Static days: the history stops at the first export; the later dates only repeat it.
+    end_day, live_dates = (first, [first]) if static_days else (dates[-1], dates)
 
     say("pools")
     pools = build_pools(seed, rng)
@@ -83,6 +96,7 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
     numbers, issued = Numbers(), Issued()
     planned: list[defects.Defect] = []
     deletions: list[dict] = []
+    counts_by_day = [{} for _ in dates[1:]]
     n_blocks = -(-customers // block_size)
     writer = Writer(out)
     try:
@@ -90,6 +104,8 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
             # Block 0 goes on with the pools' generator: a run of one block is what it always was.
             if b > 0:
                 rng = np.random.default_rng([seed, b])
+            # The day-to-day changes draw from a generator of their own: services and billing do not depend on them.
+            change_rng = np.random.default_rng([seed, b, 1])
             n = min(block_size, customers - b * block_size)
             tag = f"block {b + 1}/{n_blocks}: " if n_blocks > 1 else ""
             n_dup = counts.count("duplicate_person", round(n * 0.8), 0.2)
@@ -98,28 +114,36 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
             svc = make_services(rng, cust, start_day, end_day, counts.count("unknown_customer_service", n, 0.05),
                                 numbers.service)
             say(f"{tag}services: {len(svc['svc_no'])}")
-            choose_deletions(rng, cust, svc, dates)
+            changes.choose_deletions(change_rng, cust, svc, live_dates, rates)
+            edits = changes.make_changes(change_rng, pools, cust, live_dates, rates)
+            say(f"{tag}customer-record changes: {len(edits['idx'])}")
             handovers = make_handovers(rng, cust, svc, pools, end_day, numbers.handover)
             inv, lines, pay, cases = make_billing(rng, cust, svc, end_day, first,
                                                   counts.count("orphan_invoice_line", n, 0.05),
                                                   numbers.invoice, numbers.payment, numbers.case)
             say(f"{tag}billing: {len(inv['inv_no'])} invoices, {len(lines['inv_no'])} lines, "
                 f"{len(pay['pay_no'])} payments, {len(cases['case_no'])} collection cases")
-            tix, msgs = make_tickets(rng, cust, svc, end_day, dates, numbers.ticket)
+            tix, msgs = make_tickets(rng, cust, svc, end_day, live_dates, numbers.ticket)
             say(f"{tag}tickets: {len(tix['ticket_no'])}")
             plan = defects.plan(rng, counts, n, first, cust, svc, inv, lines, pay, tix)
             say(f"{tag}defects planned: {len(plan)}")
 
-            data = {"strings": strings, "customers": cust, "services": svc, "handovers": handovers,
-                    "invoices": inv, "lines": lines, "payments": pay, "cases": cases, "tickets": tix,
-                    "messages": msgs}
-            writer.write_block(data, plan, dates)
+            data = {"strings": strings, "customers": cust, "changes": edits, "services": svc,
+                    "handovers": handovers, "invoices": inv, "lines": lines, "payments": pay, "cases": cases,
+                    "tickets": tix, "messages": msgs}
+            writer.write_block(data, plan, dates, static_days)
             say(f"{tag}exports {from_day(dates[0]).isoformat()} .. {from_day(dates[-1]).isoformat()} written")
             numbers.advance(data)
             planned += plan
             deletions += _deletions(cust, svc, handovers)
+            # Snapshot rows with a defect of the first export only: written clean from the second day on.
+            corrected = {"services": np.array([int(d.key[1:]) for d in plan
+                                               if d.entity == "services" and d.scope == "first"], dtype=np.int64)}
+            _add(counts_by_day, changes.day_counts(dates, cust, edits, svc, handovers, corrected, static_days))
             # Free this block's arrays before the next block makes its own.
-            del data, cust, svc, handovers, inv, lines, pay, cases, tix, msgs
+            del data, cust, edits, svc, handovers, inv, lines, pay, cases, tix, msgs
+        if static_days:
+            writer.repeat_snapshots(dates, planned)
     finally:
         writer.close()
     missing = [d for d in planned if not d.occurrences]
@@ -132,8 +156,14 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
         "start": start.isoformat(),
         "end": end.isoformat(),
         "export_dates": [from_day(d).isoformat() for d in dates],
+        "static_days": static_days,
+        "change_rate": change_rate,
         "defect_rate": defect_rate,
+        # Chance per customer and month of each change of a customer record, as used (rates.py).
+        "rates": {} if static_days else asdict(rates),
         "files": sorted(writer.files, key=lambda f: f["path"]),
+        # What each snapshot after the first adds, changes and removes, and why, by entity.
+        "changes": [{"date": from_day(d).isoformat(), **c} for d, c in zip(dates[1:], counts_by_day, strict=True)],
         "defects": [d.manifest() for d in planned],
         "deletions": deletions,
     }
@@ -141,6 +171,15 @@ def generate_exports(out: Path, *, customers: int, seed: int, start: date, end: 
     (out / "manifest.json").write_text(text, encoding="utf-8")
     say("manifest written")
     return manifest
+
+
+def _add(total: list[dict], block: list[dict]) -> None:
+    """Add a block's counts by day, entity and kind to those of the earlier blocks."""
+    for t, b in zip(total, block, strict=True):
+        for entity, kinds in b.items():
+            mine = t.setdefault(entity, {})
+            for kind, n in kinds.items():
+                mine[kind] = mine.get(kind, 0) + n
 
 
 def _deletions(cust: dict, svc: dict, handovers: dict) -> list[dict]:

@@ -1,11 +1,11 @@
-"""Service contracts over time: openings, churn, up/downgrades, non-payment, deletions and key handovers."""
+"""Service contracts over time: openings, churn, up/downgrades, non-payment and key handovers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import catalogue
-from .days import DAY, NEVER, NEVER_TS, month_of, month_start, stamp, ymd
+from . import catalogue, rates
+from .days import NEVER, NEVER_TS, month_of, month_start, stamp, ymd
 
 PRODUCT_CODES = [p[0] for p in catalogue.PRODUCTS]
 PRODUCT_CATEGORY = np.array([catalogue.CATEGORIES.index(p[2]) for p in catalogue.PRODUCTS])
@@ -31,8 +31,8 @@ def _churn(rng: np.random.Generator, product: np.ndarray, opened: np.ndarray, en
     Piecewise-constant monthly hazard: higher in the first year, and by product category.
     """
     cat = PRODUCT_CATEGORY[product]
-    h1 = np.array([catalogue.HAZARD[c][0] for c in catalogue.CATEGORIES])[cat]
-    h2 = np.array([catalogue.HAZARD[c][1] for c in catalogue.CATEGORIES])[cat]
+    h1 = np.array([rates.CHURN[c][0] for c in catalogue.CATEGORIES])[cat]
+    h2 = np.array([rates.CHURN[c][1] for c in catalogue.CATEGORIES])[cat]
     e = rng.exponential(1.0, len(product))
     months = np.where(e < 12 * h1, e / h1, 12 + (e - 12 * h1) / h2)
     term = opened + np.maximum(1, (months * 30.44).astype(np.int64))
@@ -75,10 +75,11 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
     term, reason = _churn(rng, product, opened, end)
 
     # Up/downgrades: a broadband service ends with reason 'other' and another product opens the same day.
-    switch = (PRODUCT_CATEGORY[product] == BROADBAND) & (term < NEVER) & (rng.random(len(owner)) < 0.2)
+    switch = (PRODUCT_CATEGORY[product] == BROADBAND) & (term < NEVER) & (rng.random(len(owner)) < rates.SWITCH_SHARE)
     reason[switch] = OTHER
     s_owner, s_opened, s_product = owner[switch], term[switch], SWITCH_TO[product[switch]]
     s_term, s_reason = _churn(rng, s_product, s_opened, end)
+    switched = np.arange(len(owner) + len(s_owner)) >= len(owner)  # opened as an up/downgrade
     owner = np.concatenate([owner, s_owner])
     opened = np.concatenate([opened, s_opened])
     product = np.concatenate([product, s_product])
@@ -105,7 +106,8 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
     cut = d & (term > handover[owner]) & (handover[owner] <= end)
     term = np.where(cut, handover[owner], term)
     reason = np.where(cut, NON_PAYMENT, reason)
-    owner, opened, product, term, reason, fee = (a[keep] for a in (owner, opened, product, term, reason, fee))
+    owner, opened, product, term, reason, fee, switched = (
+        a[keep] for a in (owner, opened, product, term, reason, fee, switched))
     cust["defaulter"] = defaulter
     cust["default_inv1"] = np.where(defaulter, inv1, NEVER)
     cust["handover"] = np.where(defaulter, handover, NEVER)
@@ -126,6 +128,7 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
         term = np.concatenate([term, u_term])
         reason = np.concatenate([reason, u_reason])
         fee = np.concatenate([fee, PRICE[u_product]])
+        switched = np.concatenate([switched, np.zeros(n_unknown, dtype=bool)])
     cust_no = np.where(owner >= 0, cust["cust_no"][np.maximum(owner, 0)],
                        cust["cust_no"][-1] + 7 * (1 + np.cumsum(owner < 0)))
 
@@ -136,7 +139,7 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
     order = np.lexsort((product, owner, open_ts))
     svc = {
         "owner": owner, "cust_no": cust_no, "product": product, "fee": fee, "open_day": opened,
-        "term_day": term, "reason": reason, "open_ts": open_ts, "term_ts": term_ts,
+        "term_day": term, "reason": reason, "open_ts": open_ts, "term_ts": term_ts, "switched": switched,
     }
     svc = {key: v[order] for key, v in svc.items()}
     svc["svc_no"] = first_no + np.arange(s, dtype=np.int64)
@@ -146,26 +149,6 @@ def make_services(rng: np.random.Generator, cust: dict, start: int, end: int, n_
     svc["site"] = np.where(has_site, rng.choice(len(catalogue.SITES), s, p=site_p), -1)
     svc["r"] = rng.integers(0, 1 << 40, s)  # feeds circuit IDs, rack positions and IP prefixes in SQL
     return svc
-
-
-def choose_deletions(rng: np.random.Generator, cust: dict, svc: dict, export_days: list[int]) -> None:
-    """Customers erased at the source between snapshots: no services for a year (or never) and no debt."""
-    nc = len(cust["cust_no"])
-    cust["del_day"] = np.full(nc, NEVER, dtype=np.int64)
-    if len(export_days) < 2:
-        return
-    first = export_days[0]
-    known = svc["owner"] >= 0
-    last_end = np.full(nc, -1, dtype=np.int64)
-    np.maximum.at(last_end, svc["owner"][known], svc["term_day"][known])
-    created_day = cust["created_ts"] // DAY
-    has_dup = np.zeros(nc, dtype=bool)
-    has_dup[cust["dup_of"][cust["dup_of"] >= 0]] = True
-    candidates = np.flatnonzero((last_end < first - 365) & (created_day < first - 30) & ~cust["defaulter"]
-                                & (cust["dup_of"] < 0) & ~has_dup)
-    k = min(len(candidates), max(1, nc // 2000))
-    chosen = np.sort(rng.choice(candidates, k, replace=False))
-    cust["del_day"][chosen] = rng.choice(export_days[1:], k)
 
 
 def make_handovers(rng: np.random.Generator, cust: dict, svc: dict, pools, end: int, first_no: int) -> dict:

@@ -52,11 +52,12 @@ def make_customers(rng: np.random.Generator, pools: Pools, n: int, n_dup: int, s
     prospect[0] = False
     span = end - start + 1
     u = rng.random(n)
-    # Growth: most customers follow a density rising over time, a few join uniformly.
+    # Growth: most customers register following a density rising over time, a few uniformly; the first
+    # service opens up to three weeks after registration (it may not have opened yet at the end).
     t = np.where(rng.random(n) < 0.15, u, u ** (1 / 1.7))
-    first_open = start + np.minimum((t * span).astype(np.int64), span - 1)
-    first_open[0] = start  # the company's first service opened on the start day
-    created = np.maximum(start, first_open - rng.integers(0, 22, n))
+    created = start + np.minimum((t * span).astype(np.int64), span - 1)
+    first_open = created + rng.integers(0, 22, n)
+    created[0] = first_open[0] = start  # the company's first service opened on the start day
     c["first_open"] = first_open
     c["created_ts"] = stamp(rng, created)
     c["n_services"] = np.where(prospect, 0, np.where(business, rng.choice([1, 2, 3], n, p=[0.40, 0.35, 0.25]),
@@ -73,11 +74,12 @@ def make_customers(rng: np.random.Generator, pools: Pools, n: int, n_dup: int, s
     _ytunnus(rng, c, business, issued.ytunnus)
     _contact(rng, pools, c, business)
     c["consent"] = (rng.random(n) < 0.45).astype(np.int8)
-    # A later update (e.g. a changed marketing consent) for some customers; before it the consent was flipped.
+    # An update of the record (a changed marketing consent, say) some time before the first export, for some
+    # of the customers there by then; changes after it are changes.py's.
     created_day = c["created_ts"] // DAY
-    upd_day = created_day + (rng.random(n) * (end + 1 - created_day)).astype(np.int64)
+    upd_day = created_day + (rng.random(n) * (np.maximum(first_export, created_day) + 1 - created_day)).astype(np.int64)
     upd_ts = np.maximum(stamp(rng, upd_day), c["created_ts"] + 60)
-    c["upd_ts"] = np.where(rng.random(n) < 0.3, upd_ts, c["created_ts"])
+    c["upd_ts"] = np.where((rng.random(n) < 0.3) & (created_day <= first_export), upd_ts, c["created_ts"])
     c["billing_day"] = rng.integers(1, 29, n)
     c["dup_of"] = np.full(n, -1, dtype=np.int64)
 

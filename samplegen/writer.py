@@ -12,8 +12,8 @@ import numpy as np
 
 from core import db
 
-from . import billing, catalogue, defects, tickets
-from .days import DAY, NEVER, from_day
+from . import billing, catalogue, changes, defects, tickets
+from .days import DAY, NEVER, NEVER_TS, from_day
 from .identifiers import HETU_CHECK_CHARS, SIGNS
 
 # Column order of the export contract (shared/contracts/exports.md).
@@ -49,6 +49,7 @@ FILES = {
     "payments": ("billing", "csv", "iso-8859-15", False),
     "collection_cases": ("billing", "csv", "iso-8859-15", False),
 }
+SNAPSHOTS = ("customers", "products", "services", "key_handovers")  # the rest are deltas
 CHUNK = 8 << 20
 
 MACROS = """
@@ -99,8 +100,11 @@ class Writer:
     def files(self) -> list[dict]:
         return [{"path": rel, "rows": n if rel.endswith(".jsonl") else n - 1} for rel, n in self.lines.items()]
 
-    def write_block(self, data: dict, plan: list[defects.Defect], dates: list[int]) -> None:
-        """Load one block's columns into DuckDB and write its rows of every file of every date."""
+    def write_block(self, data: dict, plan: list[defects.Defect], dates: list[int], static: bool = False) -> None:
+        """Load one block's columns into DuckDB and write its rows of every file of every date.
+
+        `static`: only the first date's snapshots (repeat_snapshots copies them once every block is written).
+        """
         # A connection per block: closing it frees its tables and the NumPy arrays registered in it.
         # db.connect applies the warehouse's memory limit (WAREHOUSE_MEMORY_LIMIT); past it DuckDB spills.
         self.con = db.connect(temp_directory=self.tmp)
@@ -114,11 +118,29 @@ class Writer:
                 self.by_entity[d.entity][d.key].append(d)
             self._load(data)
             for day in dates:
+                if day == dates[min(1, len(dates) - 1)] and day != dates[0]:
+                    # A later day's files are small: one thread writes them faster than several that
+                    # mostly wait for each other (twice as fast on two cores).
+                    self.con.execute("SET threads = 1")
                 for entity in FILES:
-                    self.write(entity, day, day == dates[0])
+                    if not (static and day != dates[0] and entity in SNAPSHOTS):
+                        self.write(entity, day, day == dates[0])
         finally:
             self.con.close()
             del self.con
+
+    def repeat_snapshots(self, dates: list[int], plan: list[defects.Defect]) -> None:
+        """Copy the first date's snapshot files to every later date, byte for byte, defects and all."""
+        for entity in SNAPSHOTS:
+            folder, ext, *_ = FILES[entity]
+            rel = f"{folder}/{entity}_{from_day(dates[0]):%Y%m%d}.{ext}"
+            found = [(d, line) for d in plan for path, line in d.occurrences if path == rel]
+            for day in dates[1:]:
+                copy = f"{folder}/{entity}_{from_day(day):%Y%m%d}.{ext}"
+                shutil.copyfile(self.out / rel, self.out / copy)
+                self.lines[copy] = self.lines[rel]
+                for d, line in found:
+                    d.occurrences.append((copy, line))
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -127,8 +149,7 @@ class Writer:
 
     def _load(self, data: dict) -> None:
         con = self.con
-        cust = dict(data["customers"])
-        cust["idx"] = np.arange(len(cust["cust_no"]))
+        cust = data["customers"]
         keep = ["idx", "cust_no", "business", "first_name", "last_name", "company_name", "birth_day",
                 "hetu_sign", "hetu_nnn", "hetu_check", "ytunnus_base", "ytunnus_check", "einvoice",
                 "postal_code", "city", "street", "house", "apt_kind", "stair", "apt", "bill_kind",
@@ -139,7 +160,8 @@ class Writer:
         con.execute("CREATE TABLE strs AS SELECT list(s ORDER BY i) AS l FROM strings_np")
         texts = ["first_name", "last_name", "company_name", "street", "postal_code", "city", "bill_street",
                  "bill_postal_code", "bill_city"]
-        tables = {"c_codes": {k: cust[k] for k in keep}, "s_np": data["services"],
+        # A row per version of a customer record: the base row and one per day the record changed.
+        tables = {"c_codes": changes.versions(cust, data["changes"], keep), "s_np": data["services"],
                   "h_codes": data["handovers"], "inv": data["invoices"], "lines": data["lines"],
                   "pay": data["payments"], "cases": data["cases"], "t_np": data["tickets"],
                   "m_np": data["messages"]}
@@ -160,7 +182,7 @@ class Writer:
                     CASE WHEN email_digits >= 0 THEN CAST(email_digits AS VARCHAR) ELSE '' END AS dig,
                     {doms}[email_domain + 1] AS dom
                 FROM c_np)
-            SELECT idx, cust_no, created_ts, upd_ts, consent, del_day, fa, la, slug,
+            SELECT idx, ver, ver_from, ver_to, cust_no, created_ts, upd_ts, consent, del_day, fa, la, slug,
                 cid(cust_no) AS customer_id,
                 CASE WHEN business THEN 'business' ELSE 'person' END AS customer_type,
                 first_name, last_name, company_name,
@@ -198,6 +220,15 @@ class Writer:
                     || CAST(ytunnus_check AS VARCHAR) END AS einvoice_address,
                 {_lit(catalogue.LANGUAGES)}[lang + 1] AS language
             FROM n""")
+        # Snapshot rows are formatted once per version, not once per day: a day only picks its versions.
+        con.execute("""
+            CREATE TABLE cust_out AS
+            SELECT cust_no, created_ts, del_day, ver_from, ver_to, customer_id, customer_type, first_name,
+                last_name, company_name, business_id, hetu, email, phone, street_address, postal_code, city,
+                country_code, billing_street_address, billing_postal_code, billing_city, billing_country_code,
+                einvoice_address, language, CAST(consent AS VARCHAR) AS marketing_consent,
+                fts(created_ts) AS created_at, fts(upd_ts) AS updated_at
+            FROM cust_txt ORDER BY cust_no, ver_from""")
         products = catalogue.PRODUCTS
         cats = _lit(p[2] for p in products)
         nets = _lit(["192.0.2", "198.51.100", "203.0.113"])  # documentation ranges only (RFC 5737)
@@ -209,7 +240,11 @@ class Writer:
                 SELECT *, {cats}[product + 1] AS cat, {_lit(p[0] for p in products)}[product + 1] AS code,
                     CASE WHEN site >= 0 THEN {sites}[site + 1] END AS site_code
                 FROM s_np)
-            SELECT s.svc_no, s.open_day, s.term_day, s.open_ts, s.term_ts, s.reason,
+            SELECT s.svc_no, s.open_day, s.term_day,
+                fdate(s.open_day) AS opened_on, fts(s.open_ts) AS open_at,
+                CASE WHEN s.term_day < {NEVER} THEN fdate(s.term_day) END AS term_on,
+                CASE WHEN s.term_day < {NEVER} THEN {_lit(catalogue.REASONS)}[s.reason + 1] END AS reason_txt,
+                CASE WHEN s.term_day < {NEVER} THEN fts(s.term_ts) END AS term_at,
                 sid(s.svc_no) AS service_id, cid(s.cust_no) AS customer_id, s.code AS product_code,
                 money(s.fee) AS monthly_fee, s.site_code AS site,
                 CASE s.cat
@@ -231,10 +266,11 @@ class Writer:
                         || CASE WHEN s.code = 'DOMAIN-FI' THEN '.fi' ELSE '.com' END
                 END AS identifier,
                 coalesce(c.del_day, {NEVER}) AS del_day
-            FROM s LEFT JOIN cust_txt c ON s.owner = c.idx""")
+            FROM s LEFT JOIN cust_txt c ON s.owner = c.idx AND c.ver = 0""")
         con.execute(f"""
             CREATE TABLE ho_txt AS
-            SELECT h.handover_no, h.signed_day, h.returned_day, c.del_day,
+            SELECT h.handover_no, h.signed_day, h.returned_day, c.del_day, fdate(h.signed_day) AS signed_on,
+                CASE WHEN h.returned_day < {NEVER} THEN fdate(h.returned_day) END AS returned_on,
                 'H' || lpad(CAST(h.handover_no AS VARCHAR), 7, '0') AS handover_id, c.customer_id,
                 {sites}[h.site + 1] AS site,
                 {sites}[h.site + 1] || '-K' || lpad(CAST(h.key_no AS VARCHAR), 4, '0') AS key_id,
@@ -242,7 +278,7 @@ class Writer:
                 phone({_lit(catalogue.MOBILE_PREFIXES)}[h.phone_prefix + 1], h.phone_number, 0, h.phone_fmt)
                     AS holder_phone,
                 {_lit(s[1] for s in catalogue.SITES)}[h.site + 1] AS disclosed_to
-            FROM h_np h JOIN cust_txt c ON h.owner = c.idx""")
+            FROM h_np h JOIN cust_txt c ON h.owner = c.idx AND c.ver = 0""")
         subjects, bodies = tickets.templates()
         body = f"{_lit(bodies)}[m.template + 1]"
         placeholders = {"customer_id": "customer_id", "first": "first_name", "last": "last_name",
@@ -252,15 +288,18 @@ class Writer:
             body = f"replace({body}, '{{{placeholder}}}', coalesce(c.{column}, ''))"
         con.execute(f"""
             CREATE TABLE msg_txt AS
-            SELECT m.ticket_no, m.seq, m.sent_ts, m.sent_day, {body} AS body
-            FROM m_np m JOIN cust_txt c ON m.owner = c.idx""")
+            SELECT m.ticket_no, m.seq, m.sent_ts, m.sent_day, {body} AS body, iso(m.sent_ts) AS sent_at,
+                CASE WHEN m.seq % 2 = 0 THEN 'in' ELSE 'out' END AS direction
+            FROM m_np m JOIN cust_txt c
+                ON m.owner = c.idx AND m.sent_day >= c.ver_from AND m.sent_day < c.ver_to""")
         con.execute(f"""
             CREATE TABLE tick_txt AS
-            SELECT t.ticket_no, t.opened_ts, t.open_day, t.closed_ts, t.close_day,
+            SELECT t.ticket_no, t.opened_ts, t.open_day, t.closed_ts, t.close_day, iso(t.opened_ts) AS opened_at,
+                CASE WHEN t.closed_ts < {NEVER_TS} THEN iso(t.closed_ts) END AS closed_at,
                 'T' || lpad(CAST(t.ticket_no AS VARCHAR), 7, '0') AS ticket_id, c.customer_id,
                 {_lit(catalogue.CHANNELS)}[t.channel + 1] AS channel,
                 {_lit(subjects)}[t.subject + 1] AS subject
-            FROM t_np t JOIN cust_txt c ON t.owner = c.idx""")
+            FROM t_np t JOIN cust_txt c ON t.owner = c.idx AND c.ver = 0""")
         con.register("defect_np", {name: np.array([getattr(d, name) for d in self.plan] or [""], dtype=object)
                                    for name in ("entity", "key", "scope")})
         con.execute("CREATE TABLE defect_keys AS SELECT * FROM defect_np WHERE key <> ''")
@@ -288,29 +327,25 @@ class Writer:
                 SELECT {m(entity, first, 'customer_id')} AS customer_id, customer_type, first_name,
                     last_name, company_name, business_id, hetu, email, phone, street_address, postal_code,
                     city, country_code, billing_street_address, billing_postal_code, billing_city,
-                    billing_country_code, einvoice_address, language,
-                    CAST(CASE WHEN upd_ts <= {e} THEN consent ELSE 1 - consent END AS VARCHAR)
-                        AS marketing_consent,
-                    fts(created_ts) AS created_at,
-                    fts(CASE WHEN upd_ts <= {e} THEN upd_ts ELSE created_ts END) AS updated_at
-                FROM cust_txt WHERE created_ts <= {e} AND del_day > {day} ORDER BY cust_no"""
+                    billing_country_code, einvoice_address, language, marketing_consent, created_at, updated_at
+                FROM cust_out
+                WHERE created_ts <= {e} AND del_day > {day} AND ver_from <= {day} AND ver_to > {day}
+                ORDER BY cust_no"""
         if entity == "tickets":
             cond = (f"t.opened_ts <= {e}" if first else
                     f"(t.open_day = {day} OR t.close_day = {day} OR t.ticket_no IN "
                     f"(SELECT ticket_no FROM msg_txt WHERE sent_day = {day}))")
             return f"""
-                SELECT {m(entity, first, 't.ticket_id')} AS ticket_id, t.customer_id,
-                    iso(t.opened_ts) AS opened_at,
-                    CASE WHEN t.closed_ts <= {e} THEN iso(t.closed_ts) END AS closed_at, t.channel, t.subject,
-                    list({{'sent_at': iso(x.sent_ts),
-                           'direction': CASE WHEN x.seq % 2 = 0 THEN 'in' ELSE 'out' END,
-                           'body': x.body}} ORDER BY x.seq) AS messages,
-                    iso(greatest(max(x.sent_ts), CASE WHEN t.closed_ts <= {e} THEN t.closed_ts ELSE 0 END))
-                        AS updated_at
+                SELECT {m(entity, first, 't.ticket_id')} AS ticket_id, t.customer_id, t.opened_at,
+                    CASE WHEN t.closed_ts <= {e} THEN t.closed_at END AS closed_at, t.channel, t.subject,
+                    list({{'sent_at': x.sent_at, 'direction': x.direction, 'body': x.body}} ORDER BY x.seq)
+                        AS messages,
+                    CASE WHEN t.closed_ts <= {e} AND t.closed_ts >= max(x.sent_ts) THEN t.closed_at
+                        ELSE arg_max(x.sent_at, x.sent_ts) END AS updated_at
                 FROM tick_txt t JOIN msg_txt x ON x.ticket_no = t.ticket_no
                 WHERE x.sent_ts <= {e} AND {cond}
-                GROUP BY t.ticket_no, t.ticket_id, t.customer_id, t.opened_ts, t.closed_ts, t.channel,
-                    t.subject
+                GROUP BY t.ticket_no, t.ticket_id, t.customer_id, t.opened_at, t.closed_ts, t.closed_at,
+                    t.channel, t.subject
                 ORDER BY t.ticket_no"""
         if entity == "products":
             vat = "24" if day < billing.VAT_CHANGE else "25,5"
@@ -323,19 +358,17 @@ class Writer:
         if entity == "services":
             return f"""
                 SELECT {m(entity, first, 'service_id')} AS service_id, customer_id, product_code, monthly_fee,
-                    fdate(open_day) AS opened_on,
-                    CASE WHEN term_day <= {day} THEN fdate(term_day) END AS terminated_on,
-                    CASE WHEN term_day <= {day} THEN {_lit(catalogue.REASONS)}[reason + 1] END
-                        AS termination_reason,
+                    opened_on, CASE WHEN term_day <= {day} THEN term_on END AS terminated_on,
+                    CASE WHEN term_day <= {day} THEN reason_txt END AS termination_reason,
                     site, username, identifier,
-                    fts(CASE WHEN term_day <= {day} THEN term_ts ELSE open_ts END) AS updated_at
+                    CASE WHEN term_day <= {day} THEN term_at ELSE open_at END AS updated_at
                 FROM svc_txt WHERE open_day <= {day} AND del_day > {day} ORDER BY svc_no"""
         if entity == "key_handovers":
             return f"""
                 SELECT {m(entity, first, 'handover_id')} AS handover_id, customer_id, site, key_id,
-                    holder_first_name, holder_last_name, holder_phone, fdate(signed_day) AS signed_out_on,
-                    CASE WHEN returned_day <= {day} THEN fdate(returned_day) END AS returned_on,
-                    disclosed_to, fdate(signed_day) AS disclosed_on
+                    holder_first_name, holder_last_name, holder_phone, signed_on AS signed_out_on,
+                    CASE WHEN returned_day <= {day} THEN returned_on END AS returned_on,
+                    disclosed_to, signed_on AS disclosed_on
                 FROM ho_txt WHERE signed_day <= {day} AND del_day > {day} ORDER BY handover_no"""
         if entity == "invoices":
             cond = f"inv_day <= {day}" if first else f"(inv_day = {day} OR day1 = {day} OR day2 = {day})"

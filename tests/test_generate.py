@@ -49,7 +49,7 @@ START, END = date(2022, 1, 1), date(2024, 11, 20)
 
 
 def _run(out: Path, **kw) -> dict:
-    args = {"customers": 2000, "seed": 7, "start": START, "end": END, "export_days": 3, "defect_rate": 0.02}
+    args = {"customers": 2000, "seed": 7, "start": START, "end": END, "days": 3, "defect_rate": 0.02}
     args.update(kw)
     return generate_exports(out, **args)
 
@@ -65,6 +65,14 @@ def blocked(tmp_path_factory) -> tuple[Path, dict]:
     """The run of `gen` made in three blocks of customers (700 + 700 + 600)."""
     out = tmp_path_factory.mktemp("blocked")
     return out, _run(out, block_size=700)
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory) -> tuple[Path, dict]:
+    """Twenty days across the VAT change, customer records changing ten times as often as in life (so that a
+    small sample shows every kind of change), without defects (so that every change shows as made)."""
+    out = tmp_path_factory.mktemp("days")
+    return out, _run(out, customers=400, seed=19, end=date(2024, 9, 10), days=20, change_rate=10, defect_rate=0)
 
 
 # Tests of the files' structure run on both: one block, and blocks appended to the same files.
@@ -422,7 +430,7 @@ def test_tickets_json_shape_and_offsets(gen):
     assert n > 100
 
 
-@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("run", [*RUNS, "days"])
 def test_deletions_vanish_from_later_snapshots(run, request):
     out, manifest = request.getfixturevalue(run)
     assert manifest["deletions"]
@@ -433,7 +441,8 @@ def test_deletions_vanish_from_later_snapshots(run, request):
         stamp = rel[-12:-4]
         before = rel.replace(stamp, dates[dates.index(stamp) - 1])
         assert d["key"] in {r[column[d["entity"]]] for r in records(out, before)}
-        assert d["key"] not in {r[column[d["entity"]]] for r in records(out, rel)}
+        for later in dates[dates.index(stamp):]:
+            assert d["key"] not in {r[column[d["entity"]]] for r in records(out, rel.replace(stamp, later))}
 
 
 def test_realistic_mix(gen):
@@ -460,6 +469,177 @@ def test_realistic_mix(gen):
     assert any(k["returned_on"] == "" for k in keys)
 
 
+# --- days ----------------------------------------------------------------------------------------
+
+SNAPSHOT_FILES = {"customers": "crm/customers", "services": "services/services",
+                  "key_handovers": "services/key_handovers", "products": "services/products"}
+
+
+def _snapshot_lines(out: Path, rel: str) -> dict[str, str]:
+    """The rows of a snapshot as written, by key (the first field), header left out."""
+    text = (out / rel).read_bytes().decode(encoding_of(rel))
+    assert text.endswith("\n")
+    lines = text.split("\n")[1:-1]
+    found = {line.split(";", 1)[0]: line for line in lines}
+    assert len(found) == len(lines), rel
+    return found
+
+
+def _day_pairs(manifest: dict, entity: str) -> list[tuple[str, str, dict]]:
+    """(yesterday's file, today's file, the manifest's changes of today) for each day after the first."""
+    files = files_of(manifest, SNAPSHOT_FILES[entity])
+    assert len(files) == len(manifest["export_dates"])
+    return [(a, b, c[entity]) for a, b, c in zip(files[:-1], files[1:], manifest["changes"], strict=True)]
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> tuple[set, set, set]:
+    added, removed = new.keys() - old.keys(), old.keys() - new.keys()
+    return added, {k for k in new.keys() & old.keys() if new[k] != old[k]}, removed
+
+
+@pytest.mark.parametrize("run", [*RUNS, "days"])
+def test_snapshots_differ_by_exactly_the_listed_changes(run, request):
+    """Each day's snapshot adds, changes and removes the rows the manifest counts; every other row is the
+    same, byte for byte, as the day before."""
+    out, manifest = request.getfixturevalue(run)
+    assert [c["date"] for c in manifest["changes"]] == manifest["export_dates"][1:]
+    for entity in SNAPSHOT_FILES:
+        for a, b, listed in _day_pairs(manifest, entity):
+            old, new = _snapshot_lines(out, a), _snapshot_lines(out, b)
+            added, changed, removed = _diff(old, new)
+            assert (len(added), len(changed), len(removed)) == (
+                listed["added"], listed["changed"], listed["removed"]), (b, listed)
+            same = len(old.keys() & new.keys()) - len(changed)
+            if entity != "products":
+                assert same >= 0.9 * len(old), b  # a day changes a few rows, not the snapshot
+
+
+def test_changes_follow_the_daily_rates(days):
+    """Over the days the customer records change as often as the rates say (here ten times the rates of
+    life), services end at a churn rate, and every kind of change happens."""
+    out, manifest = days
+    rates = {k: v / (365.25 / 12) for k, v in manifest["rates"].items()}  # per customer and day
+    expected = {"moved": 0.0, "phone_changed": 0.0, "email_changed": 0.0, "consent_changed": 0.0}
+    totals: dict[str, int] = {}
+    active_days = 0
+    for a, _, listed in _day_pairs(manifest, "customers"):
+        types = [r["customer_type"] for r in records(out, a)]
+        persons, firms = types.count("person"), types.count("business")
+        expected["moved"] += persons * rates["move_person"] + firms * rates["move_business"]
+        for kind, rate in (("phone_changed", "phone"), ("email_changed", "email"), ("consent_changed", "consent")):
+            expected[kind] += (persons + firms) * rates[rate]
+        for kind, n in listed.items():
+            totals[kind] = totals.get(kind, 0) + n
+    for a, _, listed in _day_pairs(manifest, "services"):
+        active_days += sum(r["terminated_on"] == "" for r in records(out, a))
+        totals["terminated"] = totals.get("terminated", 0) + listed["terminated"]
+        totals["opened"] = totals.get("opened", 0) + listed["opened"]
+    for kind, mean in expected.items():
+        assert abs(totals[kind] - mean) <= 3 * mean ** 0.5 + 2, (kind, totals[kind], mean)
+    monthly_churn = totals["terminated"] / active_days * 365.25 / 12
+    assert 0.003 < monthly_churn < 0.05, monthly_churn
+    assert totals["added"] > 0 and totals["opened"] > 0
+    assert sum(c["customers"]["removed"] for c in manifest["changes"]) == len(
+        {d["key"] for d in manifest["deletions"] if d["entity"] == "customers"}) > 0
+    vat = [c["date"] for c in manifest["changes"] if c["products"]["vat_changed"]]
+    assert vat == ["2024-09-01"]
+
+
+def test_changed_contacts_show_in_the_snapshot(days):
+    """A move changes the address, a new phone or e-mail the phone or e-mail, a consent change the consent;
+    nothing else about the customer changes, and updated_at becomes that day."""
+    out, manifest = days
+    columns = {"moved": {"street_address", "postal_code", "city"}, "phone_changed": {"phone"},
+               "email_changed": {"email"}, "consent_changed": {"marketing_consent"}}
+    allowed = set().union(*columns.values()) | {"updated_at", "billing_postal_code", "billing_city"}
+    for a, b, listed in _day_pairs(manifest, "customers"):
+        old = {r["customer_id"]: r for r in records(out, a)}
+        new = {r["customer_id"]: r for r in records(out, b)}
+        seen = dict.fromkeys(columns, 0)
+        for key in old.keys() & new.keys():
+            if old[key] == new[key]:
+                continue
+            differ = {c for c in old[key] if old[key][c] != new[key][c]}
+            assert differ <= allowed, (b, key, differ)
+            day = date.fromisoformat(f"{b[-12:-8]}-{b[-8:-6]}-{b[-6:-4]}")
+            assert datetime.strptime(new[key]["updated_at"], "%d.%m.%Y %H:%M:%S").date() == day
+            for kind, cols in columns.items():
+                seen[kind] += bool(differ & cols)
+        assert seen == {kind: listed[kind] for kind in columns}, b
+    total = {kind: sum(c["customers"][kind] for c in manifest["changes"]) for kind in columns}
+    assert min(total.values()) > 0, total
+
+
+def test_a_service_ends_in_the_snapshots_from_its_day_on(days):
+    """A service terminated on day d shows its termination in the snapshot of d and every later one, and is
+    not billed for a period that starts after it ended."""
+    out, manifest = days
+    pairs = _day_pairs(manifest, "services")
+    ended: dict[str, tuple[str, str]] = {}  # service -> (first snapshot showing the end, its row)
+    opened = 0
+    for a, b, _ in pairs:
+        old = {r["service_id"]: r for r in records(out, a)}
+        day = f"{int(b[-6:-4])}.{int(b[-8:-6])}.{b[-12:-8]}"
+        for r in records(out, b):
+            was = old.get(r["service_id"])
+            if was is None:
+                assert r["opened_on"] == day, r
+                opened += 1
+            elif r["terminated_on"] and not was["terminated_on"]:
+                assert r["terminated_on"] == day and r["termination_reason"], r
+                ended[r["service_id"]] = (b, ";".join(r.values()))
+    assert len(ended) >= 3 and opened >= 3
+    later = [b for _, b, _ in pairs]
+    for service, (first, row) in ended.items():
+        for rel in later[later.index(first):]:
+            rows = {r["service_id"]: ";".join(r.values()) for r in records(out, rel)}
+            assert rows[service] == row, (service, rel)
+    for rel in files_of(manifest, "billing/invoice_lines"):
+        for r in records(out, rel):
+            if r["service_id"] in ended:
+                end = ended[r["service_id"]][1].split(";")[5]
+                assert parse_date(r["period_start"]) <= parse_date(end), r
+
+
+def test_manifest_lists_every_file_with_its_rows(days):
+    out, manifest = days
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*_*.*")}
+    assert on_disk == {f["path"] for f in manifest["files"]}
+    assert len(on_disk) == 9 * 20
+    for f in manifest["files"]:
+        raw = (out / f["path"]).read_bytes()
+        assert f["rows"] == raw.count(b"\n") - (0 if f["path"].endswith(".jsonl") else 1), f["path"]
+
+
+def test_static_days_repeat_the_first_snapshot(tmp_path):
+    manifest = _run(tmp_path, customers=300, seed=4, days=6, static_days=True)
+    dates = [d.replace("-", "") for d in manifest["export_dates"]]
+    assert len(dates) == 6
+    for entity in SNAPSHOT_FILES.values():
+        first = (tmp_path / f"{entity}_{dates[0]}.csv").read_bytes()
+        assert first.count(b"\n") > 1
+        for day in dates[1:]:
+            assert (tmp_path / f"{entity}_{day}.csv").read_bytes() == first, (entity, day)
+    for entity in DELTAS:
+        for day in dates[1:]:
+            rel = f"{entity}_{day}.{'jsonl' if entity == 'crm/tickets' else 'csv'}"
+            raw = (tmp_path / rel).read_bytes()
+            assert raw == b"" if entity == "crm/tickets" else raw.count(b"\n") == 1, rel
+    assert all(n == 0 for c in manifest["changes"] for e, kinds in c.items() if e != "date"
+               for n in kinds.values())
+    assert manifest["deletions"] == []
+    rows = {f["path"]: f["rows"] for f in manifest["files"]}
+    assert all(rows[f"{e}_{d}.csv"] == rows[f"{e}_{dates[0]}.csv"] > 0 for e in SNAPSHOT_FILES.values()
+               for d in dates)
+    # A defect of the first snapshot is in every copy of it, at the same line.
+    copied = [d for d in manifest["defects"] if d["file"].startswith("services/services_")]
+    assert copied
+    for d in copied:
+        assert [o["file"][-12:-4] for o in d["occurrences"]] == dates
+        assert {o["line"] for o in d["occurrences"]} == {d["line"]}
+
+
+
 # --- determinism ---------------------------------------------------------------------------------
 
 def _digest(out: Path) -> dict[str, str]:
@@ -468,7 +648,7 @@ def _digest(out: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
-    args = {"customers": 300, "start": date(2023, 6, 1), "end": date(2024, 10, 5)}
+    args = {"customers": 300, "start": date(2023, 6, 1), "end": date(2024, 10, 5), "days": 8, "change_rate": 5}
     a = _digest_run(tmp_path / "a", seed=11, **args)
     b = _digest_run(tmp_path / "b", seed=11, **args)
     c = _digest_run(tmp_path / "c", seed=12, **args)

@@ -122,7 +122,7 @@ def daily(tmp_path_factory):
     """Days 1-2 built; then day 3 built incrementally."""
     tmp = tmp_path_factory.mktemp("incremental")
     exports, inbox = tmp / "exports", tmp / "inbox"
-    generate_exports(exports, customers=400, seed=5, start=date(2021, 1, 1), end=END, export_days=3)
+    generate_exports(exports, customers=400, seed=5, start=date(2021, 1, 1), end=END, days=3)
     home = Home(tmp / "home")
     _deliver(exports, inbox, last_day=False)
     _warehouse(home, "ingest", "--inbox", str(inbox))

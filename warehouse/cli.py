@@ -170,16 +170,21 @@ def _wrote(paths) -> None:
 @click.option("--start", callback=_date, default="2019-01-01", show_default=True,
               help="Day the first service opened (YYYY-MM-DD).")
 @click.option("--end", callback=_date, default=None, help="Last export date (YYYY-MM-DD) [default: today].")
-@click.option("--export-days", type=click.IntRange(1), default=3, show_default=True,
-              help="Daily exports up to --end; the first carries the full history.")
+@click.option("--days", type=click.IntRange(1), default=3, show_default=True,
+              help="Consecutive daily exports up to --end: the first carries the full history, each later one "
+                   "that day's changes at realistic rates (samplegen/rates.py).")
+@click.option("--static-days", is_flag=True,
+              help="Nothing changes after the first day: days 2..N repeat its snapshots byte for byte and "
+                   "their deltas are empty (benchmarks of unchanged data).")
 @click.option("--defect-rate", type=click.FloatRange(0, 0.5), default=0.01, show_default=True,
               help="Share of rows given a realistic defect (listed in manifest.json).")
-def generate(out: Path, customers: int, seed: int, start: date, end: date | None, export_days: int,
+def generate(out: Path, customers: int, seed: int, start: date, end: date | None, days: int, static_days: bool,
              defect_rate: float) -> None:
     """Write realistic sample exports (every file of the contract) with a manifest of injected defects."""
     with _status("Generating sample exports…") as status:
         manifest = pipeline.generate(out, customers=customers, seed=seed, start=start, end=end or date.today(),
-                                     export_days=export_days, defect_rate=defect_rate, progress=_progress_to(status))
+                                     days=days, static_days=static_days, defect_rate=defect_rate,
+                                     progress=_progress_to(status))
     written = manifest.get("files", [])
     rows = sum(f.get("rows", 0) for f in written)
     console.print(f"[green]Wrote[/] {len(written)} files, {rows:,} rows, {len(manifest.get('defects', []))} "

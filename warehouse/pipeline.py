@@ -460,13 +460,13 @@ def _daily_build(settings: Settings, full_refresh: bool, progress: Progress) -> 
 
 
 # --- development: sample data and the demo ------------------------------------------------------------------
-def generate(out: Path, *, customers: int, seed: int, start: date, end: date, export_days: int,
-             defect_rate: float, progress: Progress = _quiet) -> dict:
+def generate(out: Path, *, customers: int, seed: int, start: date, end: date, days: int,
+             defect_rate: float, static_days: bool = False, progress: Progress = _quiet) -> dict:
     """Sample exports (samplegen, a development tool) with the manifest of injected defects."""
     from samplegen import generate_exports
 
-    manifest = generate_exports(out, customers=customers, seed=seed, start=start, end=end,
-                                export_days=export_days, defect_rate=defect_rate,
+    manifest = generate_exports(out, customers=customers, seed=seed, start=start, end=end, days=days,
+                                static_days=static_days, defect_rate=defect_rate,
                                 progress=lambda stage: progress(f"Generating: {stage}"))
     log.info("generated %s files for %s customers (seed %s) into %s", len(manifest.get("files", [])), customers,
              seed, out)
@@ -494,7 +494,7 @@ def demo(settings: Settings, *, customers: int = 2000, seed: int = 42, progress:
     with holding(settings, "demo"):
         files.empty_folder(home.sample_inbox)  # ours alone: files of an earlier demo would linger
         generate(home.sample_inbox, customers=customers, seed=seed, start=date(2019, 1, 1), end=date.today(),
-                 export_days=3, defect_rate=0.01, progress=progress)
+                 days=3, defect_rate=0.01, progress=progress)
         run = daily_run(settings, home.sample_inbox, progress=progress)
         con = open_vault(settings, read_only=True)
         try:
