@@ -22,12 +22,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from core.db import connect
+from core.keys import read_key
+from core.settings import Settings
+from core.vault import open_vault
 from expectations import gx_duckdb  # noqa: F401  imported before timing: GX's import is not part of a check
 from expectations.run import EXAMPLES, MACROS, Check, Suite, load_suites, run_checks
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.pseudonym import key_file
-from warehouse.vault import open_vault
 
 
 def peak_mib() -> float:
@@ -56,10 +56,11 @@ def unexpected_rows(suite: Suite, check: Check) -> str:
     return f"select {key} as record_key from {t} where {where}"
 
 
-def run_plain(home: Home, suites: list[Suite]) -> dict[tuple[str, str], int]:
+def run_plain(settings: Settings, suites: list[Suite]) -> dict[tuple[str, str], int]:
     """Every check straight on the vault's views (vault suites) or the analytics marts (mart suites)."""
     counts = {}
-    vault, analytics = open_vault(home.vault, read_only=True), connect(home.analytics, read_only=True)
+    vault = open_vault(settings, read_only=True)
+    analytics = connect(settings.home.analytics, read_only=True, limits=settings.limits)
     vault.execute(MACROS)
     for suite in suites:
         con = analytics if suite.database == "analytics" else vault
@@ -72,7 +73,7 @@ def run_plain(home: Home, suites: list[Suite]) -> dict[tuple[str, str], int]:
     return counts
 
 
-def make_sample(home: Home, customers: int, seed: int, start: date, end: date) -> None:
+def make_sample(home, customers: int, seed: int, start: date, end: date) -> None:
     cli = [sys.executable, "-m", "warehouse.cli", "--home", str(home.root)]
     inbox = str(home.root / "inbox")
     began = time.perf_counter()
@@ -99,7 +100,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
-        home = Home((args.home or Path(tmp) / "home").resolve())
+        settings = Settings.from_environment(home=(args.home or Path(tmp) / "home").resolve())
+        home = settings.home
         if not home.vault.exists():
             home.create()
             make_sample(home, args.customers, args.seed, args.start, args.end)
@@ -108,12 +110,12 @@ def main() -> None:
         rss_before = peak_mib()
 
         began = time.perf_counter()
-        plain = run_plain(home, suites)
+        plain = run_plain(settings, suites)
         plain_s = time.perf_counter() - began
         rss_plain = peak_mib()
 
         began = time.perf_counter()
-        run = run_checks(home.vault, None, key_file(home.root), history_db=Path(tmp) / "history.duckdb",
+        run = run_checks(settings, read_key(home.pseudonym_key), None, history_db=Path(tmp) / "history.duckdb",
                          suites=suites)
         gx_s = time.perf_counter() - began
         rss_gx = peak_mib()
@@ -121,7 +123,7 @@ def main() -> None:
     # Both ways must find the same rows, or the comparison means nothing.
     differ = [(r.suite, r.expectation, r.unexpected_count, plain[r.suite, r.expectation]) for r in run.results
               if not r.raised and r.unexpected_count != plain[r.suite, r.expectation]]
-    con = open_vault(home.vault, read_only=True) if args.home else None
+    con = open_vault(settings, read_only=True) if args.home else None
     rows = con.execute("select count(*) from staging.stg_billing__invoice_lines").fetchone()[0] if con else None
     if con:
         con.close()

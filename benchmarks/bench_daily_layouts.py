@@ -36,7 +36,8 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from warehouse.db import connect
+from core.db import connect
+from core.settings import Limits
 
 LAYOUTS = ("copy", "delete", "versions")
 READ = "select count(*), count(distinct customer_id), max(expires_on) from {table}"
@@ -84,7 +85,7 @@ def timed(con, sql: str) -> float:
 def run_layout(layout: str, path: Path, memory_limit: str, threads: int, small_limit: str) -> dict:
     """One layout's day on its own copy of the base (this process: its peak RSS is the layout's)."""
     steps: dict[str, float | str] = {}
-    con = connect(path, threads=threads, memory_limit=memory_limit)
+    con = connect(path, limits=Limits(threads, memory_limit))
     try:
         if layout == "copy":
             steps["copy kept rows"] = timed(con, """
@@ -116,7 +117,7 @@ def run_layout(layout: str, path: Path, memory_limit: str, threads: int, small_l
     finally:
         con.close()
     # a later reader under a small limit: what the layout leaves in the file for every read
-    con = connect(path, threads=threads, read_only=True, memory_limit=small_limit)
+    con = connect(path, limits=Limits(threads, small_limit), read_only=True)
     try:
         steps[f"reopened scan at {small_limit}"] = timed(con, SCAN.format(table="records"))
     except duckdb.Error as exc:  # running out of memory is the finding: say so, and go on

@@ -25,10 +25,11 @@ from pathlib import Path
 import duckdb
 import duckdb_extension_encodings
 
+from core.db import connect, extension_file
+from core.settings import Settings
+from core.vault import open_vault
 from ingest.config import Entity, load_entities
 from ingest.load import ingest_inbox, scan_file
-from warehouse.db import connect, extension_file
-from warehouse.vault import open_vault
 
 ENTITY = next(e for e in load_entities() if e.entity == "invoice_lines")
 DUCKDB_ENCODING = {"iso8859-15": "ISO_8859_15", "utf-8": "utf-8"}  # by codecs.lookup(...).name
@@ -61,11 +62,11 @@ def write_invoice_lines(path: Path, utf8: Path, lines: int) -> None:
 
 
 def time_ingest(inbox: Path, entity: Entity, work: Path) -> float:
-    vault = work / "vault.duckdb"
-    vault.unlink(missing_ok=True)
-    con = open_vault(vault)
+    settings = Settings.from_environment(home=work)
+    settings.home.vault.unlink(missing_ok=True)
+    con = open_vault(settings)
     start = time.perf_counter()
-    results = ingest_inbox(con, inbox, [entity])
+    results = ingest_inbox(con, inbox, [entity], scratch=settings.home.scratch, erasure=[])
     elapsed = time.perf_counter() - start
     con.close()
     assert [r.status for r in results] == ["loaded"], results

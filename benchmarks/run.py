@@ -49,7 +49,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.stage import DONE  # noqa: E402
-from warehouse.db import DEFAULT_MEMORY_LIMIT  # noqa: E402
+from core.settings import DEFAULT_MEMORY_LIMIT  # noqa: E402
 
 STAGES = ("generate", "ingest", "build", "check", "audit", "report")  # the pipeline, in order
 PLAIN = {"ingest-plain": "ingest", "check-plain": "check"}  # comparison -> the stage it is compared with

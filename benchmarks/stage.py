@@ -2,13 +2,14 @@
 
     python -m benchmarks.stage STAGE --home DIR --inbox DIR --result FILE [--customers N ...]
 
-benchmarks/run.py starts one of these per stage. The stage runs in-process, as the `warehouse` command line
-runs it (`warehouse.cli.main`, not a shell around it), or for the plain-DuckDB comparisons as
+benchmarks/run.py starts one of these per stage. The stage runs in-process, calling the pipeline function the
+`warehouse` command would call (warehouse/pipeline.py), or for the plain-DuckDB comparisons as
 benchmarks/bench_ingest.py and bench_check.py do it. Then, outside the timed part and after the peak RSS is
 read, the rows the stage processed are counted from the inbox, the vault or the analytics database, and a
 JSON object is written to `--result`. Counts only: nothing of a row leaves this process.
 
-Threads and memory limit come from WAREHOUSE_THREADS / WAREHOUSE_MEMORY_LIMIT, as for the command line.
+Threads and memory limit come from WAREHOUSE_THREADS / WAREHOUSE_MEMORY_LIMIT, turned into settings as the
+command line turns them (core/settings.py).
 """
 
 from __future__ import annotations
@@ -25,21 +26,18 @@ from pathlib import Path
 
 STAGES = ("generate", "ingest", "ingest-plain", "build", "check", "check-plain", "audit", "report",
           "daily-ingest", "daily-build", "daily-check", "daily-audit")
-# Exit codes of a stage that did its work: `check`, `audit` and `build` exit 1 on the sample's injected
-# defects, overdue records or stale sources. Anything else (2: usage, an exception) is a failed stage.
+# Exit codes of a stage that did its work: 0, or 1 (findings: the sample's injected defects and overdue
+# records). A build whose sources are stale did its work too: the stage says so by publishing (stage_build).
 DONE = (0, 1)
 
 
-def _cli(args: argparse.Namespace, *command: str) -> int:
-    """`warehouse --home H COMMAND ...` in this process; returns its exit code."""
-    from warehouse.cli import main
+def _settings(args: argparse.Namespace):
+    from core.settings import Settings, quieten_third_parties
 
-    try:
-        main(["--home", str(args.home), *command], standalone_mode=False)
-    except SystemExit as exc:  # the commands end with sys.exit(code)
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    quieten_third_parties()
+    settings = Settings.from_environment(home=args.home)
+    settings.home.create()
+    return settings
 
 
 # --- the stages: each returns an exit code -----------------------------------------------------------------
@@ -65,20 +63,26 @@ def _deliver(args: argparse.Namespace, *, last_day: bool) -> None:
 
 
 def stage_generate(args: argparse.Namespace) -> int:
-    code = _cli(args, "generate", "--out", str(_exports(args)), "--customers", str(args.customers), "--seed",
-                str(args.seed), "--start", args.start, "--end", args.end)
+    from datetime import date
+
+    from warehouse import pipeline
+
+    pipeline.generate(_exports(args), customers=args.customers, seed=args.seed, start=date.fromisoformat(args.start),
+                      end=date.fromisoformat(args.end), days=3, defect_rate=0.01)
     _deliver(args, last_day=False)
-    return code
+    return 0
 
 
 def stage_ingest(args: argparse.Namespace) -> int:
-    return _cli(args, "ingest", "--inbox", str(args.inbox))
+    from warehouse import pipeline
+
+    return int(pipeline.ingest(_settings(args), args.inbox).status)
 
 
 def stage_daily_ingest(args: argparse.Namespace) -> int:
     """The next day: the last export day's files arrive and are ingested."""
     _deliver(args, last_day=True)
-    return _cli(args, "ingest", "--inbox", str(args.inbox))
+    return stage_ingest(args)
 
 
 def stage_ingest_plain(args: argparse.Namespace) -> int:
@@ -101,34 +105,37 @@ def stage_ingest_plain(args: argparse.Namespace) -> int:
 
 
 def stage_build(args: argparse.Namespace) -> int:
-    """`warehouse build`. Its exit 1 may only mean a stale source; a build that published nothing failed."""
-    from warehouse.home import Home
+    """`warehouse build`: done when it published (a stale source is the sample's age, not a failed stage)."""
+    from warehouse import pipeline
 
-    analytics = Home(args.home).analytics
-    before = analytics.stat().st_ino if analytics.exists() else None
-    code = _cli(args, "build")
-    return code if analytics.exists() and analytics.stat().st_ino != before else 2
+    return 0 if pipeline.build(_settings(args)).published else 2
 
 
 def stage_check(args: argparse.Namespace) -> int:
-    return _cli(args, "check")
+    from warehouse import pipeline
+
+    return 1 if pipeline.check(_settings(args)).has_errors else 0
 
 
 def stage_check_plain(args: argparse.Namespace) -> int:
     from benchmarks.bench_check import run_plain
     from expectations.run import load_suites
-    from warehouse.home import Home
 
-    run_plain(Home(args.home), load_suites())
+    run_plain(_settings(args), load_suites())
     return 0
 
 
 def stage_audit(args: argparse.Namespace) -> int:
-    return _cli(args, "audit")
+    from warehouse import pipeline
+
+    return 1 if pipeline.audit(_settings(args)).overdue_count else 0
 
 
 def stage_report(args: argparse.Namespace) -> int:
-    return _cli(args, "report", "churn", "--lang", "en", *(["--no-pdf"] if args.no_pdf else []))
+    from warehouse import pipeline
+
+    pipeline.report(_settings(args), langs=("en",), pdf=not args.no_pdf)
+    return 0
 
 
 # --- rows each stage processed, counted afterwards -----------------------------------------------------------
@@ -137,17 +144,16 @@ def _plain_db(args: argparse.Namespace) -> Path:
 
 
 def _vault(args: argparse.Namespace):
-    from warehouse.home import Home
-    from warehouse.vault import open_vault
+    from core.vault import open_vault
 
-    return open_vault(Home(args.home).vault, read_only=True)
+    return open_vault(_settings(args), read_only=True)
 
 
 def _analytics(args: argparse.Namespace):
-    from warehouse.db import connect
-    from warehouse.home import Home
+    from core.db import connect
 
-    return connect(Home(args.home).analytics, read_only=True)
+    settings = _settings(args)
+    return connect(settings.home.analytics, read_only=True, limits=settings.limits)
 
 
 def _table_rows(con, where: str) -> dict[str, int]:
@@ -179,7 +185,7 @@ def rows_ingest(args: argparse.Namespace, day: str | None = None) -> tuple[int, 
 
 
 def rows_ingest_plain(args: argparse.Namespace) -> tuple[int, dict]:
-    from warehouse.db import connect
+    from core.db import connect
 
     path = _plain_db(args)
     con = connect(path, read_only=True)
@@ -276,7 +282,7 @@ def spill_folder(stage: str, args: argparse.Namespace) -> Path:
 
 
 def measure(stage: str, args: argparse.Namespace) -> dict:
-    from warehouse.spill import SpillWatch
+    from core.spill import SpillWatch
 
     run = RUN[stage][0]
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)

@@ -15,7 +15,7 @@ call `pseudonymous_key`, the macro of core/pseudonym.py, which the caller define
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -106,6 +106,7 @@ class Erasure:
     category: str
     rule_id: str
     action: str  # delete | anonymise
+    event_on: date | None = None  # the day its own clock's event happened (kept in the ledger, see schema)
 
 
 def system_of(tables: Iterable[TableErasure]) -> dict[str, str]:
@@ -114,10 +115,12 @@ def system_of(tables: Iterable[TableErasure]) -> dict[str, str]:
 
 
 def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tables: list[TableErasure], *,
-                    reason: str, today: date) -> tuple[int, dict[str, int]]:
+                    reason: str, today: date, also: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+                    ) -> tuple[int, dict[str, int]]:
     """In one vault transaction: the ledger, the erasure in raw and rejects, the journal entry with the
     source systems' request lists still to write, and the dbt tables derived from the erased rows dropped.
 
+    `also` writes what belongs with the erasure in the same transaction (the log of the request it answers).
     Returns (run id, rows touched per table). After the commit the erasure holds whatever happens next; the
     request lists and the rebuild are finished by `write_request_lists` and the next build (the journal
     says what is left), so a crash at any later step is completed by the next run.
@@ -128,9 +131,10 @@ def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tab
         # `or ignore`: a record erased since the plan was made is not recorded twice
         con.executemany("""
             insert or ignore into retention.erasure_ledger
-                (record_key, record_type, category, rule_id, action, erased_on)
-            values (?, ?, ?, ?, ?, ?)""",
-            [(e.record_key, e.record_type, e.category, e.rule_id, e.action, today) for e in erasures])
+                (record_key, record_type, category, rule_id, action, erased_on, customer_key, event_on)
+            values (?, ?, ?, ?, ?, ?, pseudonymous_key(?), ?)""",
+            [(e.record_key, e.record_type, e.category, e.rule_id, e.action, today, e.customer_id, e.event_on)
+             for e in erasures])
         touched = erase(con, tables)  # the whole ledger: also rows an older ingest let through
         run_id = con.execute("select coalesce(max(run_id), 0) + 1 from retention.erasure_runs").fetchone()[0]
         con.execute("insert into retention.erasure_runs (run_id, started_at, reason, records) "
@@ -146,6 +150,8 @@ def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tab
                 where database_name = current_database() and schema_name in ('staging', 'intermediate')
                 """).fetchall():
             con.execute(f"drop table {ident(schema)}.{ident(table)}")
+        if also is not None:
+            also(con)
         con.commit()
     except BaseException:
         con.rollback()

@@ -126,7 +126,12 @@ create table if not exists quality.check_results (
 """
 
 # Columns added after vaults were made: (table, column, type)
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # the erased record's customer (pseudonymous key) and the day of its own clock's event (a ticket closed, a
+    # key returned, a case closed): the customer relationship's end must not move back when they are deleted
+    ("retention.erasure_ledger", "customer_key", "varchar"),
+    ("retention.erasure_ledger", "event_on", "date"),
+)
 
 
 def ensure_vault_schema(con: duckdb.DuckDBPyConnection) -> None:

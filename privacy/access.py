@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -50,6 +49,7 @@ from core.sql import ident as _ident
 from core.sql import qualified as _table
 from core.sql import relation_exists as _relation_exists
 from core.vault import open_vault
+from privacy import requests
 from privacy.config import (
     NOT_PERSONAL,
     DataMap,
@@ -307,7 +307,7 @@ def subject_access(settings: Settings, secret: bytes, identifier_type: str, valu
     if not home.vault.exists():
         raise AccessError(f"no vault at {home.vault}: run `warehouse ingest` and `warehouse build` first")
     requested_at = (now or datetime.now(UTC)).astimezone(UTC)
-    request_id = _request_id(requested_at)
+    request_id = requests.request_id("access", requested_at)
     data_map = load_data_map(settings.privacy_config)
     disclosures = load_disclosures(settings.privacy_config, data_map=data_map)
     register = load_register(settings.privacy_config)
@@ -321,8 +321,9 @@ def subject_access(settings: Settings, secret: bytes, identifier_type: str, valu
         keys = [pseudonymous_key(secret, s) for s in subjects]
 
         def log_request(outcome: str, rows_by_dataset: dict[str, int]) -> None:
-            _log_request(settings, request_id, requested_at, identifier_type, verified_by, request_ref, keys,
-                         outcome, rows_by_dataset)
+            requests.log_request(settings, request_id, requested_at, identifier_type, verified_by, request_ref,
+                                 keys, outcome, sum(1 for n in rows_by_dataset.values() if n),
+                                 sum(rows_by_dataset.values()))
 
         try:
             package = assemble(con, subjects, data_map=data_map, disclosures=disclosures, register=register,
@@ -410,24 +411,6 @@ def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, *, now: 
     if removed:
         log.info("removed %s access package(s): their people were erased or their period ended", removed)
     return removed
-
-
-def _request_id(at: datetime) -> str:
-    return f"SAR-{at.astimezone(ZoneInfo(LOCAL_TZ)):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _log_request(settings: Settings, request_id: str, requested_at: datetime, identifier_type: str,
-                 verified_by: str, request_ref: str | None, keys: list[str], outcome: str,
-                 rows_by_dataset: dict[str, int]) -> None:
-    """One row in the vault's privacy.access_requests: the request, never the identifier or the answer."""
-    con = open_vault(settings)
-    try:
-        con.execute("insert into privacy.access_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [request_id, requested_at, identifier_type, verified_by.strip(), request_ref,
-                     keys[0] if keys else None, keys or None, bool(keys), outcome,
-                     sum(1 for n in rows_by_dataset.values() if n), sum(rows_by_dataset.values())])
-    finally:
-        con.close()
 
 
 # --- output ----------------------------------------------------------------------------------------------

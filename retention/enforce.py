@@ -42,15 +42,17 @@ def plan(con: duckdb.DuckDBPyConnection, secret: bytes, tables: list[TableErasur
         raise EnforceError(f"the vault has no {RECORDS}: run `warehouse build` first")
     erased = set(con.execute("select record_type, record_key from retention.erasure_ledger").fetchall())
     rows = con.execute(f"""
-        select record_type, record_id, customer_id, category, rule_id
+        select record_type, record_id, customer_id, category, rule_id,
+            case when clock_event <> 'relationship_ended' then clock_started_on end
         from {RECORDS}
         where status = 'overdue' and record_id is not null
         order by record_type, record_id""").fetchall()
     actions = actions_by_type(tables)
     planned = []
-    for record_type, record_id, customer_id, category, rule_id in rows:
+    for record_type, record_id, customer_id, category, rule_id, event_on in rows:
         key = pseudonymous_key(secret, record_id)
         if (record_type, key) in erased or record_type not in actions:
             continue
-        planned.append(Erasure(record_type, record_id, key, customer_id, category, rule_id, actions[record_type]))
+        planned.append(Erasure(record_type, record_id, key, customer_id, category, rule_id, actions[record_type],
+                               event_on))
     return planned

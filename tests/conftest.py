@@ -48,3 +48,11 @@ def demo(tmp_path_factory) -> Demo:
 @pytest.fixture
 def demo_copy(demo, tmp_path) -> Home:
     return copy_home(demo.home, tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def overdue_home(tmp_path_factory) -> Home:
+    """The hand-made inbox of tests/test_retention.py (records past their period, legal holds), run once."""
+    from test_retention import build_overdue_home
+
+    return build_overdue_home(tmp_path_factory.mktemp("overdue"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warehouse.db import connect
+from core.db import connect
 
 FIRST_MONTH = date(2023, 1, 1)
 MONTHS = 30

@@ -54,30 +54,24 @@ def test_the_harness_records_every_stage_with_time_rows_and_memory(tmp_path):
 
 
 def test_a_build_that_published_nothing_is_a_failed_stage(tmp_path, monkeypatch):
-    """`warehouse build` exits 1 both for a failed build and for a stale source: only the first publishes nothing."""
+    """A build with a stale source published and did its work; a failed one published nothing: a failed stage."""
     from argparse import Namespace
 
     from benchmarks import stage
-    from warehouse.home import Home
+    from warehouse import pipeline
 
-    home, args = Home(tmp_path), Namespace(home=tmp_path)
-    home.analytics.write_bytes(b"yesterday's build")
-
-    def published(args, *command):
-        home.analytics_next.write_bytes(b"today's build")
-        home.analytics_next.replace(home.analytics)
-        return 1  # a stale source
-
-    monkeypatch.setattr(stage, "_cli", published)
-    assert stage.stage_build(args) == 1
-    monkeypatch.setattr(stage, "_cli", lambda args, *command: 1)  # the build failed: analytics left as it was
+    args = Namespace(home=tmp_path)
+    stale = pipeline.BuildOutcome(build=None, published=True)
+    monkeypatch.setattr(pipeline, "build", lambda settings: stale)
+    assert stage.stage_build(args) in stage.DONE
+    monkeypatch.setattr(pipeline, "build", lambda settings: pipeline.BuildOutcome(build=None, published=False))
     assert stage.stage_build(args) not in stage.DONE
 
 
 def test_the_layouts_benchmark_ends_every_layout_with_the_same_rows(tmp_path):
     """The append-only layout's view shows what a copy and a delete leave: its figures compare like with like."""
     from benchmarks.bench_daily_layouts import DIGEST, LAYOUTS, build_base, run_layout
-    from warehouse.db import connect
+    from core.db import connect
 
     base = tmp_path / "base.duckdb"
     build_base(base, customers=300, rows_per_customer=20, changed=0.1)

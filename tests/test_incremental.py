@@ -13,14 +13,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli
+from vault import settings_of
 
 import warehouse.build as build_module
+from core.home import PROJECT_DIR, Home
+from core.sql import literal
+from core.vault import ALIAS, open_vault, vault_key
 from samplegen import generate_exports
-from warehouse.build import PROJECT_DIR, run_dbt
-from warehouse.cli import main
-from warehouse.home import Home
-from warehouse.vault import ALIAS, open_vault, vault_key
+from warehouse.dbt import run_dbt
 
 END = date.today()  # exported today: fresh, as the daily job expects
 LAST_DAY = f"{END:%Y%m%d}"
@@ -28,11 +29,11 @@ LAST_DAY = f"{END:%Y%m%d}"
 BUILD_TIME = {("churn", "data_cutoff"): ["built_at"]}
 # The incremental models' own bookkeeping (the changed customers: empty in a full build).
 NOT_COMPARED = {("intermediate", "incremental_state"), ("build_state", "incremental_state"),
-                ("intermediate", "int_changed_customers")}
+                ("intermediate", "int_changed_customers"), ("runs", "builds")}
 
 
 def _warehouse(home: Home, *args: str) -> str:
-    ran = CliRunner().invoke(main, ["--home", str(home.root), *args])
+    ran = cli(home, *args)
     assert ran.exit_code == 0, ran.output
     return ran.output
 
@@ -59,13 +60,13 @@ def _tables(con, catalog: str) -> list[tuple[str, str]]:
 
 def _differences(home: Home, copy: Path) -> dict[str, int]:
     """Rows in one build but not the other (both ways, duplicates counted), per table of vault and analytics."""
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     differences = {}
     try:
-        con.execute(f"attach '{copy / 'vault.duckdb'}' as incremental_vault "
-                    f"(encryption_key '{vault_key(home.vault)}', read_only)")
-        con.execute(f"attach '{home.analytics}' as full_analytics (read_only)")
-        con.execute(f"attach '{copy / 'analytics.duckdb'}' as incremental_analytics (read_only)")
+        con.execute(f"attach {literal(copy / 'vault.duckdb')} as incremental_vault "
+                    f"(encryption_key {literal(vault_key(settings_of(home)))}, read_only)")
+        con.execute(f"attach {literal(home.analytics)} as full_analytics (read_only)")
+        con.execute(f"attach {literal(copy / 'analytics.duckdb')} as incremental_analytics (read_only)")
         pairs = [(ALIAS, "incremental_vault", t) for t in _tables(con, ALIAS)]
         pairs += [("full_analytics", "incremental_analytics", t) for t in _tables(con, "full_analytics")]
         assert len(pairs) > 20 and _tables(con, "incremental_vault") == _tables(con, ALIAS)
@@ -100,7 +101,7 @@ def _rewritten_tables(home: Home) -> int:
 
 def _marked_vectors(home: Home, table: str) -> int:
     """The 2,048-row vectors of a vault table with deleted rows: fewer rows than 2,048, the last one aside."""
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
         return con.execute(f"""
             select count(*) from (select rowid // 2048 as vector, count(*) as n from {table} group by vector)
@@ -110,7 +111,7 @@ def _marked_vectors(home: Home, table: str) -> int:
 
 
 def _recomputed(home: Home) -> dict[str, int | None]:
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
         return dict(con.execute("select model, recomputed_keys from intermediate.incremental_state").fetchall())
     finally:
@@ -122,7 +123,7 @@ def daily(tmp_path_factory):
     """Days 1-2 built; then day 3 built incrementally."""
     tmp = tmp_path_factory.mktemp("incremental")
     exports, inbox = tmp / "exports", tmp / "inbox"
-    generate_exports(exports, customers=400, seed=5, start=date(2021, 1, 1), end=END, days=3)
+    generate_exports(exports, customers=250, seed=5, start=date(2021, 1, 1), end=END, days=3)
     home = Home(tmp / "home")
     _deliver(exports, inbox, last_day=False)
     _warehouse(home, "ingest", "--inbox", str(inbox))
@@ -137,7 +138,7 @@ def daily(tmp_path_factory):
 def test_a_day_of_exports_recomputes_a_few_customers_not_all(daily):
     _, home, _ = daily
     recomputed = _recomputed(home)
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
         customers = con.execute("select count(*) from staging.stg_crm__customers").fetchone()[0]
         invoices = con.execute("select count(*) from staging.stg_billing__invoices").fetchone()[0]
@@ -169,8 +170,9 @@ def test_corrected_files_withdraw_what_they_no_longer_list(daily, monkeypatch):
     _drop_last_line(inbox / "crm" / f"customers_{LAST_DAY}.csv")
     _warehouse(home, "ingest", "--inbox", str(inbox))
     dbt, rewritten = build_module.run_dbt, _rewritten_tables(home)
-    monkeypatch.setattr(build_module, "run_dbt",
-                        lambda home, *args: dbt(home, *args, "--vars", "{incremental_delete_budget_mb: 0}"))
+    no_budget = {"incremental_delete_budget_mb": 0}
+    monkeypatch.setattr(build_module, "run_dbt", lambda settings, *args, **kw: dbt(settings, *args,
+                                                                                   extra_vars=no_budget, **kw))
     _warehouse(home, "build")
     # at least every customer-partitioned table (some customers changed); a staging table no corrected key
     # reached has nothing to remove
@@ -192,8 +194,8 @@ def test_the_delete_budget_counts_the_deletes_of_earlier_builds(daily, tmp_path,
     marked, rewritten = _marked_vectors(home, table), _rewritten_tables(home)
     assert marked > 0  # the day's build deleted the rows of the invoices its files listed
     budget = (marked + (0.5 if fits else -0.5)) * 16 / 1024  # MB, 16 KiB per marked vector
-    assert run_dbt(home, "run", "--select", "stg_billing__invoices",
-                   "--vars", f"{{incremental_delete_budget_mb: {budget}}}").success
+    assert run_dbt(settings_of(home), "run", "--select", "stg_billing__invoices",
+                   extra_vars={"incremental_delete_budget_mb": budget}).success
     assert _recomputed(home)["stg_billing__invoices"] == 0  # no file since: no key to recompute
     assert _rewritten_tables(home) - rewritten == (0 if fits else 1)
     assert _marked_vectors(home, table) == (marked if fits else 0)
@@ -204,7 +206,7 @@ def test_a_model_built_without_its_changed_customers_recomputes_everyone(daily, 
     _, home, _ = daily
     alone = Home(tmp_path / "home")
     shutil.copytree(home.root, alone.root)
-    con = open_vault(alone.vault)
+    con = open_vault(settings_of(alone))
     try:
         # as if int_changed_customers had last been built for an earlier load
         con.execute("update intermediate.incremental_state set load_id = load_id - 1 "
@@ -213,5 +215,5 @@ def test_a_model_built_without_its_changed_customers_recomputes_everyone(daily, 
                                    union select customer_id from staging.stg_billing__invoices)""").fetchone()[0]
     finally:
         con.close()
-    assert run_dbt(alone, "run", "--select", "int_service_months").success
+    assert run_dbt(settings_of(alone), "run", "--select", "int_service_months").success
     assert _recomputed(alone)["int_service_months"] == customers

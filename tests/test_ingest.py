@@ -10,19 +10,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from conftest import cli
 from exports import header, write
+from vault import settings_of
 
+from core.db import connect
+from core.vault import open_vault
 from ingest.config import DEFAULT_CONFIG_DIR, ConfigError, load_entities
 from ingest.load import ingest_inbox, scan_file
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.vault import open_vault
 
 ENTITIES = {e.name: e for e in load_entities()}
 PRODUCTS_HEADER, INVOICE_LINES_HEADER = header("products"), header("invoice_lines")
@@ -40,8 +39,14 @@ def vault(tmp_path):
     con.close()
 
 
+def load(con, inbox: Path, entities=None) -> list:
+    """ingest_inbox on a plain test database: no erasure ledger to apply, scratch beside the inbox."""
+    entities = list(ENTITIES.values()) if entities is None else entities
+    return ingest_inbox(con, inbox, entities, scratch=inbox.parent / "scratch", erasure=[])
+
+
 def ingest(con, inbox: Path):
-    return {r.source_file: r for r in ingest_inbox(con, inbox, list(ENTITIES.values()))}
+    return {r.source_file: r for r in load(con, inbox)}
 
 
 def test_every_line_is_loaded_or_rejected_with_its_line_column_and_text(vault, tmp_path):
@@ -157,16 +162,15 @@ def test_unreadable_files_are_refused_whole_and_the_others_still_load(tmp_path, 
         write(bad, content)
     write(inbox / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + invoice_line(1) + "\n")
 
-    outcome = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "ingest", "--inbox", str(inbox),
-                                        "--json"])
-    assert outcome.exit_code == 1, name
+    outcome = cli(tmp_path / "home", "ingest", "--inbox", str(inbox), "--json")
+    assert outcome.exit_code == 3, name
     results = {r["source_file"]: r for r in map(json.loads, outcome.stdout.splitlines())}
     refused = results["services/products_20240105.csv"]
     assert refused["status"] == "refused"
     assert refused["reason"].startswith("services/products_20240105.csv: ") and problem in refused["reason"]
     assert results["billing/invoice_lines_20240201.csv"]["status"] == "loaded"
 
-    con = open_vault(tmp_path / "home/vault.duckdb", read_only=True)
+    con = open_vault(settings_of(tmp_path / "home"), read_only=True)
     assert con.execute("select count(*) from raw_services.products").fetchone()[0] == 0
     assert con.execute("select count(*) from ingest.rejects").fetchone()[0] == 0
     assert con.execute("select status from ingest.files where source_file like 'services/%'").fetchall() == \
@@ -203,7 +207,7 @@ def test_another_companys_layout_is_mapped_by_configuration_alone(vault, tmp_pat
     write(inbox / "services/tuotteet_20240105.txt",
           "category|tuotekoodi|product_name|monthly_list_price|vat_rate|unused\n"
           "broadband|BB100|Kuitu 100 €|29,90|24|x\n", "iso-8859-15")
-    results = ingest_inbox(vault, inbox, load_entities(config))
+    results = load(vault, inbox, load_entities(config))
     assert [r.status for r in results] == ["loaded"]
     assert vault.execute("select product_code, product_name, category from raw_services.products").fetchall() == \
         [("BB100", "Kuitu 100 €", "broadband")]
@@ -218,7 +222,7 @@ def test_an_export_not_in_its_configured_encoding_is_refused_at_its_line_and_a_b
     inbox = tmp_path / "inbox"
     path = write(inbox / "services/products_20240105.csv", PRODUCTS_HEADER + "\nBB100;Kuitu;broadband;29,90;24\n")
     path.write_bytes(path.read_bytes() + b"CO1;R\x81kki;colocation;1,00;24\n")  # 0x81: no character in cp1252
-    [result] = ingest_inbox(vault, inbox, load_entities(config))
+    [result] = load(vault, inbox, load_entities(config))
     assert result.status == "refused" and "line 3: bytes that are not valid cp1252" in result.reason
     assert vault.execute("select count(*) from raw_services.products").fetchone()[0] == 0
 
@@ -228,36 +232,33 @@ def test_an_export_not_in_its_configured_encoding_is_refused_at_its_line_and_a_b
 
 
 def test_a_killed_ingest_leaves_no_partial_file_and_the_next_run_completes_it(tmp_path):
+    """Killed (SIGKILL, at the kill point before its commit) while loading the second file of the inbox."""
     inbox, home = tmp_path / "inbox", tmp_path / "home"
-    write(inbox / "billing/collection_cases_20240201.csv",  # loads first: its line on stdout starts the clock
+    write(inbox / "billing/collection_cases_20240201.csv",  # loads first
           "case_id;customer_id;invoice_id;agency_name;agency_country;handed_over_on;amount;status;closed_on;"
           "updated_at\nK1;C1;I1;Perintä Oy;FI;1.2.2024;10,00;open;;1.2.2024 8:00:00\n", "iso-8859-15")
-    big = inbox / "billing/invoice_lines_20240201.csv"
-    con = connect()
-    con.execute(f"""copy (select 'I' || lpad((i // 2)::varchar, 8, '0') as invoice_id, i % 2 + 1 as line_no,
-                            'S' || lpad(i::varchar, 8, '0') as service_id, 'Kuitu' as description,
-                            '1.1.2024' as a, '31.1.2024' as b, '1' as q, '29,90' as p, '29,90' as m,
-                            '24' as v, '1.2.2024 8:00:00' as u
-                        from range(600000) t(i)) to '{big}' (delimiter ';', header false)""")
-    con.close()
-    big.write_bytes(INVOICE_LINES_HEADER.encode() + b"\n" + big.read_bytes())
+    write(inbox / "billing/invoice_lines_20240201.csv",
+          [INVOICE_LINES_HEADER, *(invoice_line(n) for n in range(2000))])
     command = [sys.executable, "-m", "warehouse.cli", "--home", str(home), "ingest", "--inbox", str(inbox), "--json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert json.loads(process.stdout.readline())["status"] == "loaded"
-    time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    killed = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "WAREHOUSE_CRASH_AT": "ingest.before_commit@2"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [json.loads(line)["status"] for line in killed.stdout.splitlines()] == ["loaded"]
 
-    con = open_vault(home / "vault.duckdb", read_only=True)
-    rows = con.execute("select count(*) from raw_billing.invoice_lines").fetchone()[0]
+    con = open_vault(settings_of(home), read_only=True)
+    assert con.execute("select count(*) from raw_billing.invoice_lines").fetchone()[0] == 0  # none of the file
+    assert con.execute("select count(*) from ingest.files").fetchone()[0] == 1
     con.close()
-    assert rows in (0, 600000)  # never part of the file
+    scratch = home / "tmp" / "scratch"  # the killed run's clear-text UTF-8 copy of the ISO-8859-15 export
+    assert [p.name for p in scratch.rglob("*") if p.is_file()] == ["utf8"]
     rerun = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert list(scratch.iterdir()) == []  # the next run removed it
     statuses = {r["source_file"]: r["status"] for r in map(json.loads, rerun.stdout.splitlines())}
-    assert statuses["billing/collection_cases_20240201.csv"] == "unchanged"
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    assert statuses == {"billing/collection_cases_20240201.csv": "unchanged",
+                        "billing/invoice_lines_20240201.csv": "loaded"}
+    con = open_vault(settings_of(home), read_only=True)
     assert con.execute("select count(*), count(distinct _line) from raw_billing.invoice_lines").fetchone() == \
-        (600000, 600000)
+        (2000, 2000)
     con.close()
 
 
@@ -268,9 +269,9 @@ def test_a_row_rejected_from_a_later_snapshot_is_not_deleted_at_the_source(tmp_p
           PRODUCTS_HEADER + "\nBB;Kuitu;broadband;29,90;24\nVPS;VPS;vps;10,00;24\nOLD;ADSL;broadband;9,90;24\n")
     write(inbox / "services/products_20240106.csv",
           PRODUCTS_HEADER + "\nBB;Kuitu;broadband;29,9O;24\nVPS;VPS;vps;10,00;24\n")  # BB unreadable, OLD gone
-    outcome = CliRunner().invoke(main, ["--home", str(home), "run", "--inbox", str(inbox)])
+    outcome = cli(home, "run", "--inbox", str(inbox))
     assert "Published" in outcome.output, outcome.output
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     rows = con.execute("""select product_code, is_deleted_at_source, deleted_at_source_on::varchar, monthly_list_price
                           from staging.stg_services__products order by product_code""").fetchall()
     con.close()

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli
 
 from privacy.config import CONFIG_DIR, NOT_PERSONAL, load_data_map, load_disclosures, load_register
 from privacy.notice import (
@@ -30,8 +30,7 @@ from privacy.notice import (
     render_markdown,
     write_notice,
 )
-from retention.policy import CLOCK_EVENTS, DEFAULT_POLICY, POLICY_ENV, Period, load_policy
-from warehouse.cli import main
+from retention.policy import CLOCK_EVENTS, DEFAULT_POLICY, Period, load_policy
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
 SEED_FI = SEED / "tietosuojaseloste.fi.txt"
@@ -248,12 +247,14 @@ def test_retention_period_change_reaches_both_languages(tmp_path):
     assert "18 kuukautta" in html_text(render_html(build_notice("fi", policy_path=policy)))
 
 
-def test_policy_path_from_the_environment(tmp_path, monkeypatch):
+def test_policy_path_from_the_environment(tmp_path):
     policy = tmp_path / "policy.yml"
     shutil.copy(DEFAULT_POLICY, policy)
     edit(policy, "clock_starts: key_returned\n    period: P1Y", "clock_starts: key_returned\n    period: P30D")
-    monkeypatch.setenv(POLICY_ENV, str(policy))
-    assert "30 days after the key was returned" in render_markdown(build_notice("en"))
+    result = cli(tmp_path / "home", "privacy-notice", "--lang", "en", env={"WAREHOUSE_RETENTION_POLICY": str(policy)})
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "home" / "reports" / "privacy" / "privacy-notice.en.md"
+    assert "30 days after the key was returned" in page.read_text(encoding="utf-8")
 
 
 def test_period_words():
@@ -417,24 +418,24 @@ def test_a_measure_the_code_no_longer_takes_is_not_stated(monkeypatch):
 
 
 # --- the command -----------------------------------------------------------------------------------------
-def test_cli_writes_the_notice_and_names_missing_words(tmp_path, monkeypatch):
+def test_cli_writes_the_notice_and_names_missing_words(tmp_path):
     home = tmp_path / "home"
-    result = CliRunner().invoke(main, ["--home", str(home), "privacy-notice", "--lang", "fi"])
+    result = cli(home, "privacy-notice", "--lang", "fi")
     assert result.exit_code == 0, result.output
     folder = home / "reports" / "privacy"
     assert sorted(p.name for p in folder.iterdir()) == ["tietosuojaseloste.fi.html", "tietosuojaseloste.fi.md"]
     assert str(folder / "tietosuojaseloste.fi.html") in result.output.replace("\n", "")
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["--home", str(home), "privacy-notice", "--out", str(out)])
+    result = cli(home, "privacy-notice", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert len(list(out.iterdir())) == 4
 
     policy = tmp_path / "policy.yml"
     shutil.copy(DEFAULT_POLICY, policy)
     edit(policy, "two years, for handling complaints", "24 months, for handling complaints")
-    monkeypatch.setenv(POLICY_ENV, str(policy))
-    result = CliRunner().invoke(main, ["--home", str(home), "privacy-notice", "--out", str(tmp_path / "bad")])
-    assert result.exit_code == 1
+    result = cli(home, "privacy-notice", "--out", str(tmp_path / "bad"),
+                 env={"WAREHOUSE_RETENTION_POLICY": str(policy)})
+    assert result.exit_code == 3
     assert "no Finnish for the legal basis" in result.output
     assert not (tmp_path / "bad").exists(), "nothing is written when one language cannot be"

@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 
-from warehouse.db import connect
-from warehouse.keys import create_key
-from warehouse.pseudonym import macro_sql, pseudonymous_key, read_key
+from core.db import connect
+from core.keys import KeyFileError
+from core.pseudonym import macro_sql, pseudonymous_key
 
 
 @pytest.mark.parametrize("key_bytes", [16, 32, 64, 100])  # shorter than, equal to and longer than a block
@@ -21,10 +21,10 @@ def test_the_sql_macro_is_hmac_sha256(key_bytes):
     assert con.execute("select pseudonymous_key(null)").fetchone()[0] is None
 
 
-def test_a_key_file_is_owner_only_and_never_overwritten(tmp_path):
-    path = tmp_path / "keys" / "pseudonym.key"
-    create_key(path)
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert len(read_key(path)) == 32
-    with pytest.raises(FileExistsError):
-        create_key(path)
+@pytest.mark.parametrize("secret", [b"", b"short"])
+def test_an_empty_or_short_secret_is_refused(secret):
+    """Under an empty secret anyone can recompute every key from the ids: no key is computed under it."""
+    with pytest.raises(KeyFileError):
+        pseudonymous_key(secret, "C0000001")
+    with pytest.raises(KeyFileError):
+        macro_sql(secret)

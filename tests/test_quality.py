@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-import subprocess
-import sys
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli, copy_home
+from vault import secret_of, settings_of
 
+from core.db import connect
+from core.pseudonym import pseudonymous_key
+from core.settings import Settings
+from core.vault import open_vault
 from expectations import gx_duckdb
 from expectations.run import load_suites, run_checks
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.pseudonym import key_file, pseudonymous_key, read_key
-from warehouse.vault import open_vault
 
 # Which check must flag each kind of defect the sample generator injects (manifest.json).
 CATCHES = {
@@ -49,30 +48,27 @@ def _manifest(home: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def samples(tmp_path_factory):
-    """A sample with defects (built here) and a clean one (built meanwhile in a second process: dbt is slow)."""
-    dirty, clean = tmp_path_factory.mktemp("dirty"), tmp_path_factory.mktemp("clean")
-    cli = [sys.executable, "-m", "warehouse.cli", "--home", str(clean)]
-    background = subprocess.Popen(
-        f"{shlex.join([*cli, 'generate', '--out', str(clean / 'inbox'), *SAMPLE, '--defect-rate', '0'])} && "
-        f"{shlex.join([*cli, 'run', '--inbox', str(clean / 'inbox')])}",
-        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    runner = CliRunner()
-    generated = runner.invoke(main, ["--home", str(dirty), "generate", "--out", str(dirty / "inbox"), *SAMPLE,
-                                     "--defect-rate", "0.02"])
-    assert generated.exit_code == 0, generated.output
-    ran = runner.invoke(main, ["--home", str(dirty), "run", "--inbox", str(dirty / "inbox")])  # exit 1: defects
-    assert (dirty / "vault.duckdb").exists(), ran.output
-    output, _ = background.communicate(timeout=300)
-    # Not the exit code: the daily job also fails on other grounds (e.g. the retention audit of sample data).
-    assert (clean / "vault.duckdb").exists() and "dbt build" in output, output
+def samples(demo, tmp_path_factory):
+    """The demo home (its sample carries every kind of defect) and a clean sample, built here."""
+    dirty = copy_home(demo.home, tmp_path_factory.mktemp("dirty") / "home").root
+    shutil.copytree(demo.inbox, dirty / "inbox")
+    clean = tmp_path_factory.mktemp("clean")
+    for args in (["generate", "--out", str(clean / "inbox"), *SAMPLE, "--defect-rate", "0"],
+                 ["ingest", "--inbox", str(clean / "inbox")], ["build"]):
+        result = cli(clean, *args)
+        assert result.exit_code == 0, result.output
     return dirty, clean
+
+
+def check(home: Path, analytics: Path | None = None, **kwargs):
+    """The checks on a test home; the mart suites read `analytics`, else the published analytics."""
+    return run_checks(settings_of(home), secret_of(home), analytics, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def defective(samples):
     home = samples[0]
-    run = run_checks(home / "vault.duckdb", home / "analytics.duckdb", key_file(home))
+    run = check(home, home / "analytics.duckdb")
     return home, _manifest(home), run
 
 
@@ -82,7 +78,7 @@ def _result(run, suite, name):
 
 def test_every_injected_defect_is_caught_with_its_key(defective):
     home, manifest, run = defective
-    secret = read_key(key_file(home))
+    secret = secret_of(home)
     expected: dict[tuple[str, str], set[str]] = {}
     for defect in manifest["defects"]:
         kind = defect["kind"]
@@ -106,7 +102,7 @@ def test_every_injected_defect_is_caught_with_its_key(defective):
 def test_a_clean_sample_passes_every_error_check(samples):
     home = samples[1]
     assert _manifest(home)["defects"] == []
-    run = run_checks(home / "vault.duckdb", None, key_file(home))  # the mart suites read the published analytics
+    run = check(home)  # the mart suites read the published analytics
     failed = [(r.suite, r.expectation, r.unexpected_count) for r in run.results
               if r.severity == "error" and not r.success and (r.suite, r.expectation) != OVERDUE]
     assert failed == []
@@ -116,11 +112,11 @@ def test_a_clean_sample_passes_every_error_check(samples):
 
 def test_history_grows_by_one_run_per_call_and_analytics_gets_the_banner(defective, tmp_path):
     home, _, first = defective
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     before = con.execute("select count(distinct run_id), count(*) from quality.check_results").fetchone()
     con.close()
-    second = run_checks(home / "vault.duckdb", None, key_file(home))
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    second = check(home)
+    con = open_vault(settings_of(home), read_only=True)
     after = con.execute("select count(distinct run_id), count(*) from quality.check_results").fetchone()
     con.close()
     assert after == (before[0] + 1, before[1] + len(second.results))
@@ -134,8 +130,8 @@ def test_history_grows_by_one_run_per_call_and_analytics_gets_the_banner(defecti
     assert results[0] == len(first.results)
 
 
-def _personal_values(vault: Path) -> set[str]:
-    con = open_vault(vault, read_only=True)
+def _personal_values(home: Path) -> set[str]:
+    con = open_vault(settings_of(home), read_only=True)
     values = set()
     for table, columns in {"stg_crm__customers": ["hetu", "email", "phone", "phone_raw", "street_address",
                                                   "first_name", "last_name", "billing_street_address"],
@@ -150,9 +146,9 @@ def _personal_values(vault: Path) -> set[str]:
 
 def test_no_personal_data_in_history_or_page(defective, tmp_path):
     home, _, run = defective
-    values = _personal_values(home / "vault.duckdb")
+    values = _personal_values(home)
     assert any(re.fullmatch(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]", v) for v in values)  # the probe has HETUs to find
-    con = open_vault(home / "vault.duckdb", read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     history = "\n".join(map(str, con.execute("select * from quality.check_results").fetchall()))
     con.close()
     page = run.write_html(tmp_path / "report").read_text(encoding="utf-8")
@@ -268,7 +264,8 @@ def test_mart_suites_pass_on_the_sample_except_overdue_records(defective):
     keys = {k for (k,) in con.execute("select record_key from privacy.retention_status where status = 'overdue'")
             .fetchall()}
     con.close()
-    assert overdue.severity == "error" and overdue.unexpected_count == len(keys) > 0
+    # a warning: the retention audit alerts on a backlog, which is not a data error (expectations/suites)
+    assert overdue.severity == "warning" and overdue.unexpected_count == len(keys) > 0
     assert overdue.example_keys and set(overdue.example_keys) <= keys
 
 
@@ -281,8 +278,7 @@ def test_a_broken_mrr_bridge_is_caught(defective, tmp_path):
     con.execute("update churn.monthly_movements set end_mrr = end_mrr + 10 where month = ?", [month])
     con.close()
     suites = [s for s in _mart_suites() if s.name == "marts_churn"]
-    run = run_checks(home / "vault.duckdb", analytics, key_file(home), history_db=tmp_path / "history.duckdb",
-                     suites=suites)
+    run = check(home, analytics, history_db=tmp_path / "history.duckdb", suites=suites)
     bridge = _result(run, "marts_churn", "mrr_bridge_adds_up")
     assert not bridge.success and bridge.unexpected_count == 1 and bridge.example_keys == [month.isoformat()]
     assert not _result(run, "marts_churn", "bridge_matches_customer_months").success
@@ -296,12 +292,13 @@ def test_mart_suites_are_skipped_without_an_analytics_database(defective, tmp_pa
     from rich.console import Console
 
     home, _, _ = defective
-    vault = tmp_path / "vault.duckdb"  # a home without analytics.duckdb
-    vault.write_bytes((home / "vault.duckdb").read_bytes())
-    (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "vault.key").write_bytes((home / "keys" / "vault.key").read_bytes())
+    bare = tmp_path / "home"  # a home without analytics.duckdb
+    (bare / "keys").mkdir(parents=True)
+    (bare / "vault.duckdb").write_bytes((home / "vault.duckdb").read_bytes())
+    (bare / "keys" / "vault.key").write_bytes((home / "keys" / "vault.key").read_bytes())
     suites = [*_mart_suites(), *(s for s in load_suites() if s.name == "ingest_files")]
-    run = run_checks(vault, None, key_file(home), history_db=tmp_path / "history.duckdb", suites=suites)
+    run = run_checks(Settings.for_home(bare), secret_of(home), None, history_db=tmp_path / "history.duckdb",
+                     suites=suites)
     skipped = [r for r in run.results if r.skipped]
     assert {r.suite for r in skipped} == {s.name for s in _mart_suites()}
     assert len(skipped) == run.summary()["skipped"] == sum(len(s.checks) for s in _mart_suites())

@@ -160,8 +160,9 @@ def test_a_customer_the_retention_enforcement_erased_is_not_rectified(home):
     key = pseudonymous_key(secret_of(home), customer_id)
     con = open_vault(settings_of(home))
     try:
-        con.execute("insert into retention.erasure_ledger values (?, 'customer', 'identity_and_contact', 'test', "
-                    "'anonymise', current_date)", [key])
+        con.execute("insert into retention.erasure_ledger (record_key, record_type, category, rule_id, action, "
+                    "erased_on) values (?, 'customer', 'identity_and_contact', 'test', 'anonymise', current_date)",
+                    [key])
     finally:
         con.close()
     try:

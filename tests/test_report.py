@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from report_fixture import CUTOFF_DATE, build_fixture
 
+from core.db import connect
 from reports import i18n
 from reports.churn import ReportError, render_churn_report
-from warehouse.db import connect
 
 MONTH = date(2025, 5, 1)  # the latest complete month of the fixture (cut-off 18 June 2025)
 PERSON_NAME = "Matti Meikäläinen"

@@ -22,17 +22,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from conftest import cli
+from vault import secret_of, settings_of
 
+from core.db import connect
+from core.home import Home
+from core.pseudonym import macro_sql, pseudonymous_key
+from core.settings import Settings
+from core.vault import open_vault
 from retention.audit import AuditResult, run_audit
 from retention.enforce import plan
-from retention.policy import DEFAULT_POLICY, POLICY_ENV, Period, PolicyError, load_policy, parse_policy
-from warehouse.build import publish, run_dbt
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.pseudonym import key_file, pseudonymous_key, read_key
-from warehouse.vault import open_vault
+from retention.policy import DEFAULT_POLICY, Period, PolicyError, load_policy, parse_policy
+from warehouse.build import publish
+from warehouse.dbt import run_dbt
+from warehouse.pipeline import erasure_map
 
 TODAY = date.today()
 STAMP = TODAY.strftime("%Y%m%d")
@@ -171,27 +174,33 @@ def overdue_inbox(inbox: Path) -> None:
 def build_overdue_home(root: Path) -> Home:
     inbox = root / "inbox"
     overdue_inbox(inbox)
-    result = CliRunner().invoke(main, ["--home", str(root / "home"), "run", "--inbox", str(inbox)])
+    result = cli(root / "home", "run", "--inbox", str(inbox))
     # The job exits 1 here by design (overdue records); what matters is that it built and published.
     assert "Published" in result.output and "Build failed" not in result.output, result.output
-    return Home.resolve(root / "home")
+    return Home((root / "home").resolve())
 
 
-def rebuild_with_policy(source: Home, root: Path, policy_path: Path, monkeypatch) -> Home:
+def rebuild_with_policy(source: Home, root: Path, policy_path: Path) -> Home:
     """A copy of a built home, its retention models rebuilt under another policy (only those: it is quicker)."""
-    home = Home(root).create()
-    for name in ("vault.duckdb", "keys"):
-        (shutil.copytree if (source.root / name).is_dir() else shutil.copy2)(source.root / name, root / name)
-    monkeypatch.setenv(POLICY_ENV, str(policy_path))
-    outcome = run_dbt(home, "build", "--select", "int_retention__rules+", "int_retention__legal_holds+")
+    settings = Settings.for_home(root, retention_policy=policy_path)
+    settings.home.create()
+    shutil.copy2(source.vault, settings.home.vault)
+    shutil.copytree(source.keys, settings.home.keys, dirs_exist_ok=True)
+    outcome = run_dbt(settings, "build", "--select", "int_retention__rules+", "int_retention__legal_holds+")
     assert outcome.success, outcome.failures
-    publish(home)
-    return home
+    publish(settings, [])
+    return settings.home
 
 
-@pytest.fixture(scope="module")
-def overdue_home(tmp_path_factory) -> Home:
-    return build_overdue_home(tmp_path_factory.mktemp("overdue"))
+def planned(home: Home) -> list:
+    """The enforcement's plan for a test home (retention/enforce.py), read-only."""
+    settings = settings_of(home)
+    con = open_vault(settings, read_only=True)
+    try:
+        con.execute(macro_sql(secret_of(home)))
+        return plan(con, secret_of(home), erasure_map(settings))
+    finally:
+        con.close()
 
 
 # Disputes for every customer with an overdue record: with those on hold, nothing is overdue. The orphan's
@@ -213,9 +222,7 @@ def variant_policy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def variant_home(overdue_home, variant_policy, tmp_path_factory) -> Home:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("variant") / "home", variant_policy,
-                                   monkeypatch)
+    return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("variant") / "home", variant_policy)
 
 
 @pytest.fixture(scope="module")
@@ -226,13 +233,12 @@ def terminated_home(overdue_home, tmp_path_factory) -> Home:
         "service_terminated")
     path = tmp_path_factory.mktemp("policy") / "policy.yml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("terminated") / "home", path, monkeypatch)
+    return rebuild_with_policy(overdue_home, tmp_path_factory.mktemp("terminated") / "home", path)
 
 
 def statuses(home: Home) -> dict[str, tuple]:
     """(record_type, record_key) of the ids we expect -> (category, clock_started_on, expires_on, status, hold)."""
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     con = connect(home.analytics, read_only=True)
     try:
         rows = con.execute("""select record_type, record_key, category, clock_started_on, expires_on, status,
@@ -381,7 +387,7 @@ def test_a_key_still_out_keeps_the_relationship_going(overdue_home):
                                 ("H00000121", "key_handovers")]:
         assert found[record_id][:5] == (category, None, None, "kept", None), record_id
     # not overdue, so the enforcement leaves them alone
-    assert not [a for a in plan(overdue_home) if a.customer_id in ("C0000008", "C0000012")]
+    assert not [a for a in planned(overdue_home) if a.customer_id in ("C0000008", "C0000012")]
 
 
 def test_an_open_ticket_keeps_the_relationship_going(overdue_home):
@@ -389,7 +395,7 @@ def test_an_open_ticket_keeps_the_relationship_going(overdue_home):
     # C0000009 never had a service (created 1.1.2018) but has a ticket open with customer service
     assert found["C0000009"][:5] == ("identity_and_contact", None, None, "kept", None)
     assert found["T00000091"][:5] == ("customer_service_communication", None, None, "kept", None)
-    assert not [a for a in plan(overdue_home) if a.customer_id == "C0000009"]
+    assert not [a for a in planned(overdue_home) if a.customer_id == "C0000009"]
 
 
 def test_the_relationship_ends_on_the_key_return_or_the_ticket_closing(overdue_home):
@@ -482,16 +488,15 @@ def test_a_dispute_in_the_policy_stops_every_clock_of_the_customer(variant_home)
 
 # --- the audit --------------------------------------------------------------------------------------------
 def history_size(home: Home) -> int:
-    con = open_vault(home.vault, read_only=True)
+    con = open_vault(settings_of(home), read_only=True)
     try:
         return con.execute("select count(distinct run_id) from retention.audits").fetchone()[0]
     finally:
         con.close()
 
 
-def test_the_audit_exits_zero_when_nothing_is_overdue(variant_home, variant_policy, tmp_path, monkeypatch):
-    monkeypatch.setenv(POLICY_ENV, str(variant_policy))
-    result = run_audit(variant_home, tmp_path)
+def test_the_audit_exits_zero_when_nothing_is_overdue(variant_home, variant_policy, tmp_path):
+    result = run_audit(settings_of(variant_home).with_(retention_policy=variant_policy), tmp_path)
     assert (result.overdue_count, result.exit_code) == (0, 0)
     assert result.on_hold_count > 0 and result.held_count > result.on_hold_count
     report = json.loads(result.json_path.read_text())
@@ -500,7 +505,7 @@ def test_the_audit_exits_zero_when_nothing_is_overdue(variant_home, variant_poli
 
 
 def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_home, tmp_path):
-    result: AuditResult = run_audit(overdue_home, tmp_path, now=datetime(2026, 11, 25, 4, 0).astimezone())
+    result: AuditResult = run_audit(settings_of(overdue_home), tmp_path, now=datetime(2026, 11, 25, 4, 0).astimezone())
     assert result.exit_code == 1
     by_category = {c.category: c for c in result.categories}
     assert by_category["key_handovers"].overdue == 3  # H00000061, H00000062, H00000101
@@ -509,7 +514,7 @@ def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_
     report = json.loads(result.json_path.read_text())
     assert result.overdue_count == sum(c.overdue for c in result.categories) == len(report["overdue_records"])
     assert report["overdue_records"][0].keys() == result.listed_records[0].keys()  # the HTML's rows, all of them
-    secret = read_key(key_file(overdue_home.root))
+    secret = secret_of(overdue_home)
     listed = {(r["record_type"], r["record_key"]) for r in report["overdue_records"]}
     assert ("ticket", pseudonymous_key(secret, "T00000061")) in listed
     assert ("ticket", pseudonymous_key(secret, "T00000062")) not in listed
@@ -519,14 +524,14 @@ def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_
 
 def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_home, tmp_path):
     before = history_size(overdue_home) if (overdue_home.vault.exists()) else 0
-    first = run_audit(overdue_home, tmp_path / "a")
+    first = run_audit(settings_of(overdue_home), tmp_path / "a")
     assert history_size(overdue_home) == before + 1
-    second = run_audit(overdue_home, tmp_path / "b")
+    second = run_audit(settings_of(overdue_home), tmp_path / "b")
     assert history_size(overdue_home) == before + 2
     assert second.run_id == first.run_id + 1
     assert [h["run_id"] for h in second.history][-2:] == [first.run_id, second.run_id]
     assert all(c.change is not None and c.change["overdue"] == 0 for c in second.categories)
-    con = open_vault(overdue_home.vault, read_only=True)
+    con = open_vault(settings_of(overdue_home), read_only=True)
     try:
         rows = con.execute("select category, overdue from retention.audits where run_id = ?",
                            [second.run_id]).fetchall()
@@ -536,9 +541,9 @@ def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_ho
 
 
 def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tmp_path):
-    result = run_audit(overdue_home, tmp_path)
+    result = run_audit(settings_of(overdue_home), tmp_path)
     html, text = result.html_path.read_text(), result.json_path.read_text()
-    con = open_vault(overdue_home.vault, read_only=True)
+    con = open_vault(settings_of(overdue_home), read_only=True)
     try:
         people = con.execute("""select first_name, last_name, hetu, email, phone, customer_id
                                 from staging.stg_crm__customers""").fetchall()

@@ -1,4 +1,4 @@
-"""Retention enforcement on the small overdue inbox of tests/test_retention.py, through the real CLI.
+"""Retention enforcement on a copy of the small overdue home of tests/test_retention.py, through the real CLI.
 
 One home (module fixture), steps in order: dry run, apply, re-ingest of the same export under a new export
 date, second apply. The overdue records are read from the vault before enforcement; the fixed ones below
@@ -15,17 +15,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli, copy_home
+from test_retention import PEOPLE, STAMP, TODAY, planned
+from vault import analytics_rows, secret_of, settings_of, vault_rows
 
-from ingest.erasure import CUSTOMER_FIELDS
+from core.home import Home
+from core.pseudonym import pseudonymous_key
 from privacy.rectify import rectify
-from retention.enforce import plan
-from tests.test_retention import PEOPLE, STAMP, TODAY, build_overdue_home
-from warehouse.cli import main
-from warehouse.db import connect
-from warehouse.home import Home
-from warehouse.pseudonym import key_file, macro_sql, pseudonymous_key, read_key
-from warehouse.vault import open_vault
+
+# What anonymising a customer nulls (the data map's identifying columns of the CRM export)
+CUSTOMER_FIELDS = ("first_name", "last_name", "hetu", "email", "phone", "street_address", "postal_code", "city",
+                   "billing_street_address", "billing_postal_code", "billing_city", "einvoice_address")
 
 # (record_type, id) overdue whatever the day the tests run (after 2025)
 SURELY_OVERDUE = {("customer", "C0000001"), ("service", "S00000001"), ("ticket", "T00000061"),
@@ -39,20 +39,11 @@ RAW_IDS = {  # record_type -> (raw table, id expression)
 
 
 def vault_query(home: Home, sql: str) -> list[tuple]:
-    con = open_vault(home.vault, read_only=True)
-    try:
-        con.execute(macro_sql(read_key(key_file(home.root))))
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return vault_rows(home, sql, keyed=True)
 
 
 def analytics_query(home: Home, sql: str) -> list[tuple]:
-    con = connect(home.analytics, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return analytics_rows(home, sql)
 
 
 def records(home: Home) -> dict[tuple[str, str], str]:
@@ -61,7 +52,7 @@ def records(home: Home) -> dict[tuple[str, str], str]:
 
 
 def enforce(home: Home, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--home", str(home.root), "retention", "enforce", *args])
+    result = cli(home, "retention", "enforce", *args)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -82,13 +73,15 @@ def present(home: Home, overdue: set[tuple[str, str]]) -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def steps(tmp_path_factory) -> dict:
+def steps(overdue_home, tmp_path_factory) -> dict:
     """Run every step once; each test asserts on what the step left behind."""
     root = tmp_path_factory.mktemp("enforce")
-    home = build_overdue_home(root)
+    home = copy_home(overdue_home, root / "home")
+    shutil.copytree(overdue_home.root.parent / "inbox", root / "inbox")
     state: dict = {"home": home, "inbox": root / "inbox"}
     # A correction recorded for a customer whose retention has run out: its values go with the customer.
-    rectify(home, "C0000001", "last_name", "Korjattu", request_ref="REQ-1", recorded_by="test")
+    rectify(settings_of(home), secret_of(home), "C0000001", "last_name", "Korjattu", request_ref="REQ-1",
+            recorded_by="test")
     state["records"] = records(home)
     state["overdue"] = {r for r, s in state["records"].items() if s == "overdue"}
     state["vault_before"] = digest(home.vault)
@@ -106,7 +99,7 @@ def reingested(steps) -> dict:
     tomorrow = (TODAY + timedelta(days=1)).strftime("%Y%m%d")
     for path in sorted(inbox.rglob(f"*_{STAMP}.*")):
         shutil.copy2(path, path.with_name(path.name.replace(STAMP, tomorrow)))
-    result = CliRunner().invoke(main, ["--home", str(home.root), "ingest", "--inbox", str(inbox)])
+    result = cli(home, "ingest", "--inbox", str(inbox))
     assert result.exit_code == 0, result.output
     return {"tomorrow": tomorrow}
 
@@ -148,14 +141,14 @@ def test_apply_keeps_the_invoices_of_an_anonymised_customer(steps):
         where customer_id in ({', '.join(f"'{c}'" for c in customers)})""")
     assert kept_invoices  # C0000005's invoice of 2021 outlives her contact data
     assert all(recs[("invoice", i)] != "overdue" for (i,) in kept_invoices)
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     keys = analytics_query(home, "select invoice_key from core.invoices")
     assert {pseudonymous_key(secret, i) for (i,) in kept_invoices} <= {k for (k,) in keys}
 
 
 def test_apply_reaches_staging_and_marts(steps):
     home = steps["home"]
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     assert vault_query(home, "select count(*) from staging.stg_crm__tickets where ticket_id = 'T00000061'") == [(0,)]
     assert vault_query(home, "select first_name, hetu, email, phone from staging.stg_crm__customers "
                              "where customer_id = 'C0000001'") == [(None, None, None, None)]
@@ -174,7 +167,7 @@ def test_apply_reaches_staging_and_marts(steps):
 
 def test_ledger_holds_keys_only_and_request_lists_the_ids(steps):
     home, overdue = steps["home"], steps["overdue"]
-    secret = read_key(key_file(home.root))
+    secret = secret_of(home)
     ledger = vault_query(home, "select record_key, record_type, category, rule_id, action, erased_on "
                                "from retention.erasure_ledger")
     assert {(t, k) for k, t, *_ in ledger} == {(t, pseudonymous_key(secret, i)) for t, i in overdue}
@@ -218,7 +211,7 @@ def test_reingest_leaves_the_erased_data_absent(steps, reingested):
 def test_second_apply_is_a_no_op(steps, reingested):
     home = steps["home"]
     before = vault_query(home, "select count(*) from retention.erasure_ledger")
-    assert plan(home) == []
+    assert planned(home) == []
     output = enforce(home, "--apply")
     assert "Nothing is overdue" in output
     assert vault_query(home, "select count(*) from retention.erasure_ledger") == before

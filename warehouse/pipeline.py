@@ -20,6 +20,7 @@ Every result carries a `status`, the command's exit code, which tells a broken p
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from pathlib import Path
 from core import erasure, faults, files
 from core.keys import KeyFileError
 from core.lock import home_lock
-from core.pseudonym import load_secret, macro_sql
+from core.pseudonym import load_secret, macro_sql, pseudonymous_key
 from core.settings import Settings
 from core.vault import open_vault
 from ingest.config import load_entities
@@ -312,8 +313,7 @@ def enforce(settings: Settings, *, apply: bool = False, today: date | None = Non
         tables = erasure_map(settings)
         con = open_vault(settings, read_only=not apply)
         try:
-            if apply:
-                con.execute(macro_sql(secret))
+            con.execute(macro_sql(secret))  # the retention records and the erasure statements call it
             try:
                 outcome.planned = plan(con, secret, tables)
             except EnforceError as exc:
@@ -325,19 +325,19 @@ def enforce(settings: Settings, *, apply: bool = False, today: date | None = Non
         finally:
             con.close()
         outcome.applied = True
-        _log_erasure(outcome)
+        _log_erasure(outcome, "retention enforcement")
         faults.point("enforce.after_commit")
         return finish_erasures(settings, outcome, progress=progress)
 
 
-def _log_erasure(outcome: EnforceOutcome) -> None:
+def _log_erasure(outcome: EnforceOutcome, what: str) -> None:
     from retention.enforce import counts
 
     for (category, action), n in sorted(counts(outcome.planned).items()):
-        log.info("erasure: %s records of %s %sd", n, category, action)
+        log.info("%s: %s records of %s %sd", what, n, category, action)
     for table, n in sorted(outcome.rows_touched.items()):
         if n:
-            log.info("erasure: %s rows deleted or anonymised in %s", n, table)
+            log.info("%s: %s rows deleted or anonymised in %s", what, n, table)
 
 
 # --- data subjects' requests -------------------------------------------------------------------------------
@@ -356,6 +356,132 @@ def subject_access(settings: Settings, identifier_type: str, value: str, *, veri
             raise
         except AccessError as exc:
             raise PipelineError(str(exc)) from None
+
+
+@dataclass
+class EraseOutcome:
+    request_id: str
+    answer: object  # privacy.erase.Answer
+    dry_run: bool
+    answer_path: Path | None = None
+    erasures: EnforceOutcome | None = None
+
+    @property
+    def alerts(self) -> list[str]:
+        return self.erasures.alerts if self.erasures else []
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.OK
+
+
+class NoSuchSubject(PipelineError):
+    """No customer matches the request (logged): exit 1, a finding for the person who asked."""
+
+
+def erase(settings: Settings, customer_id: str, *, request_ref: str, verified_by: str, dry_run: bool = True,
+          today: date | None = None, progress: Progress = _quiet) -> EraseOutcome:
+    """Erasure on request (GDPR art. 17): erase what need not be kept, say what is kept and why; logged like an
+    access request. The answer (counts and reasons, no personal data) goes owner-only into <home>/access/.
+
+    The erasure and its log row commit in one transaction; the answer is written aside before and renamed into
+    place after, and whatever is left to do (request lists, the fresh build) the next run finishes."""
+    from privacy.erase import NoSuchCustomer, plan_request
+    from privacy.requests import new_request
+
+    with holding(settings, "erase"):
+        require_vault(settings)
+        secret = require_secret(settings)
+        outcome = EnforceOutcome([])
+        if not dry_run:
+            finish_erasures(settings, outcome, progress=progress)  # a killed earlier erasure first
+            if outcome.alerts:
+                raise PipelineError("an earlier erasure could not be finished: " + "; ".join(outcome.alerts))
+        request = new_request("erasure", "customer_id", verified_by, request_ref)
+        keys = [pseudonymous_key(secret, customer_id)]
+        tables = erasure_map(settings)
+        folder = settings.home.access / request.request_id
+        con = open_vault(settings, read_only=dry_run)
+        try:
+            con.execute(macro_sql(secret))
+            try:
+                erasures, answer = plan_request(con, secret, tables, customer_id)
+            except NoSuchCustomer:
+                erasures, answer = [], None
+            if not dry_run and erasures:
+                aside = _write_answer(files.temp_path(folder), request, answer)
+                erasure.record_erasures(con, erasures, tables, reason="request", today=today or date.today(),
+                                        also=lambda c: request.log(c, keys, "erased", len(answer.erased),
+                                                                   answer.erased_count))
+        finally:
+            con.close()
+        if answer is None or dry_run or not erasures:
+            word = "not_found" if answer is None else "dry_run" if dry_run else "nothing_to_erase"
+            _with_vault(settings, lambda c: request.log(c, keys if answer else [], word, len(answer.erased) if answer
+                                                        else 0, answer.erased_count if answer else 0))
+            if answer is None:
+                raise NoSuchSubject(f"no customer has that customer id (request {request.request_id} logged)")
+            return EraseOutcome(request.request_id, answer, dry_run, _write_answer(folder, request, answer))
+        aside.rename(folder)
+        outcome.planned, outcome.applied = erasures, True
+        _log_erasure(outcome, "erasure on request")
+        faults.point("erase.after_commit")
+        finish_erasures(settings, outcome, progress=progress)
+        return EraseOutcome(request.request_id, answer, False, folder / "erasure.json", outcome)
+
+
+def _with_vault(settings: Settings, work: Callable) -> None:
+    con = open_vault(settings)
+    try:
+        work(con)
+    finally:
+        con.close()
+
+
+def _write_answer(folder: Path, request, answer) -> Path:
+    """The answer to an erasure request, owner-only: what was erased and what is kept, why and until when."""
+    files.private_folder(folder)
+    files.write_text(folder / "erasure.json", json.dumps(
+        {"request_id": request.request_id, "request_ref": request.request_ref,
+         "requested_at": request.requested_at.isoformat(), **answer.as_dict()},
+        indent=2, ensure_ascii=False, default=str) + "\n")
+    return folder
+
+
+@dataclass
+class ObjectOutcome:
+    request_id: str
+    objection: object  # privacy.objection.Objection
+    build: BuildOutcome | None = None
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.build and self.build.alerts else Status.OK
+
+
+def object_to_marketing(settings: Settings, customer_id: str, *, request_ref: str, verified_by: str,
+                        rebuild: bool = True, progress: Progress = _quiet) -> ObjectOutcome:
+    """Objection to direct marketing (GDPR art. 21): recorded, applied over the CRM's consent, logged."""
+    from privacy.objection import ObjectionError, record_objection
+    from privacy.requests import new_request
+
+    with holding(settings, "object"):
+        require_vault(settings)
+        secret = require_secret(settings)
+        request = new_request("objection", "customer_id", verified_by, request_ref)
+        try:
+            objection = record_objection(settings, customer_id, request_ref=request_ref, recorded_by=verified_by)
+        except ObjectionError as exc:
+            _with_vault(settings, lambda c: request.log(c, [], "refused"))
+            raise PipelineError(str(exc)) from None
+        _with_vault(settings, lambda c: request.log(c, [pseudonymous_key(secret, customer_id)],
+                                                    "already_recorded" if objection.already else "recorded"))
+        outcome = ObjectOutcome(request.request_id, objection)
+        if rebuild and not objection.already:
+            outcome.build = _build(settings, full_refresh=False, progress=progress)
+            if outcome.build.build.built:
+                _publish(settings, outcome.build)
+        return outcome
 
 
 @dataclass
@@ -399,11 +525,13 @@ class RunOutcome:
     reports: list[Path] = field(default_factory=list)
     audit: object | None = None
     notice: list[Path] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)  # "step: why", for steps that could not run
 
     @property
     def alerts(self) -> list[str]:
         """What broke, in words (no personal data)."""
-        alerts = list(self.ingest.alerts if self.ingest else [])
+        alerts = list(self.failed_steps)
+        alerts += self.ingest.alerts if self.ingest else []
         alerts += self.erasures.alerts if self.erasures else []
         alerts += self.build.alerts if self.build else []
         return alerts
@@ -440,13 +568,25 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
         if outcome.build.build is not None and outcome.build.build.built and not outcome.build.published:
             outcome.check = _check(settings, settings.home.analytics_next, progress)
             _publish(settings, outcome.build)  # after the checks, so the published file carries their banner
+        # A step that cannot run is an alert; the steps after it still run.
         if outcome.build.published:
-            outcome.reports = report(settings, langs=("en", "fi"), progress=progress)
+            outcome.reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"),
+                                                                              progress=progress)) or []
         # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
         if settings.home.analytics.exists():
-            outcome.audit = _audit(settings, None)
-        outcome.notice = privacy_notice(settings)  # from the configuration the run used: the notice cannot drift
+            outcome.audit = _step(outcome, "retention audit", lambda: _audit(settings, None))
+        # from the configuration the run used: the notice cannot drift from it
+        outcome.notice = _step(outcome, "privacy notice", lambda: privacy_notice(settings)) or []
         return outcome
+
+
+def _step(outcome: RunOutcome, name: str, step: Callable):
+    try:
+        return step()
+    except PipelineError as exc:
+        log.error("%s: %s", name, exc)
+        outcome.failed_steps.append(f"{name}: {exc}")
+        return None
 
 
 def _daily_build(settings: Settings, full_refresh: bool, progress: Progress) -> BuildOutcome:

@@ -16,7 +16,8 @@
         since, in any version of it (an invoice moved to another customer changes both);
       - the customers of every customer, service and key-handover row that differs between a snapshot
         loaded since and the snapshot before it (added, removed or changed rows);
-      - every customer with a rectification or a legal hold on record (few, and cheap to recompute);
+      - every customer with a rectification, an objection or a legal hold on record (few, and cheap to
+        recompute);
       - the customers with a service that opened, ended or vanished, or an invoice that fell due, between
         the cut-off date of load `since` and the newest export date: what counts as active or overdue on
         the cut-off (or audit) date changed for them.
@@ -71,6 +72,11 @@
 
     select {{ customer }}
     from {{ source('privacy', 'rectifications') }} as changed_rows
+
+    union
+
+    select {{ customer }}
+    from {{ source('privacy', 'objections') }} as changed_rows
 
     union
 

@@ -90,6 +90,12 @@ rules as (
 
 ),
 
+erasure_ledger as (
+
+    select * from {{ source('retention', 'erasure_ledger') }}
+
+),
+
 disputes as (
 
     select * from {{ ref('int_retention__legal_holds') }}
@@ -294,6 +300,20 @@ customer_disputes as (
 -- returned and the last ticket closed. A new service (reactivation), a new debt, a key signed out or a ticket
 -- opened stops the clock again. Only a customer with none of these events at all is timed from the day the
 -- customer record was created.
+-- records already erased (a ticket, a key handover, a collection case) keep their event in the ledger: the
+-- relationship does not end earlier once they are gone
+customer_erased_events as (
+
+    select
+        erasure_ledger.customer_key,
+        max(erasure_ledger.event_on) as last_erased_event_on
+
+    from erasure_ledger
+    where erasure_ledger.event_on is not null
+    group by erasure_ledger.customer_key
+
+),
+
 customer_states as (
 
     select
@@ -311,7 +331,8 @@ customer_states as (
                         customer_invoices.last_paid_on,
                         customer_cases.last_case_closed_on,
                         customer_keys.last_key_returned_on,
-                        customer_tickets.last_ticket_closed_on
+                        customer_tickets.last_ticket_closed_on,
+                        customer_erased_events.last_erased_event_on
                     ),
                     cast(customers.created_at as date)
                 )
@@ -337,6 +358,8 @@ customer_states as (
     left join customer_keys on customer_ids.customer_id = customer_keys.customer_id
     left join customer_tickets on customer_ids.customer_id = customer_tickets.customer_id
     left join customer_disputes on customer_ids.customer_id = customer_disputes.customer_id
+    left join customer_erased_events
+        on pseudonymous_key(customer_ids.customer_id) = customer_erased_events.customer_key
 
 ),
 

@@ -45,6 +45,25 @@ cleaned as (
 
 ),
 
+objections as (
+
+    select * from {{ source('privacy', 'objections') }}
+
+),
+
+-- objections to direct marketing (`warehouse object`, GDPR art. 21): absolute, whatever the CRM says later
+objected as (
+
+    select
+        objections.customer_id,
+        cast(timezone('Europe/Helsinki', min(objections.recorded_at)) as date) as objected_to_marketing_on
+
+    from objections
+    where objections.scope = 'direct_marketing'
+    group by objections.customer_id
+
+),
+
 -- corrections recorded by `warehouse rectify` (GDPR art. 16), applied while the export still carries the
 -- value they correct
 rectified as (
@@ -78,7 +97,8 @@ final as (
         rectified.billing_country_code,
         rectified.einvoice_address,
         rectified.language_code,
-        rectified.has_marketing_consent,
+        rectified.has_marketing_consent and objected.customer_id is null as has_marketing_consent,
+        objected.objected_to_marketing_on,
         rectified.created_at,
         rectified.updated_at,
         rectified.is_deleted_at_source,
@@ -90,6 +110,7 @@ final as (
         rectified.rectified_columns
 
     from rectified
+    left join objected on rectified.customer_id = objected.customer_id
 
 )
 
