@@ -35,6 +35,7 @@ from ingest.erasure import ensure_ledger, erase, ledger_size
 log = logging.getLogger(__name__)
 
 CHUNK = 8 << 20
+HEADER_LIMIT = 1 << 20  # a header line longer than this is not a header: the file is refused
 # JSON escapes every control character inside strings, so this byte never occurs in a valid JSON line:
 # reading JSONL as one-column "CSV" with it as the delimiter gives one row per line, with its number.
 JSONL_DELIMITER = "\x1f"
@@ -44,11 +45,16 @@ class RefusedFile(Exception):
     """The file cannot be read as configured; nothing of it is loaded."""
 
 
+# What reading one file can raise: each refuses that file (named, with the problem) and the others still load.
+# ValueError covers UnicodeError and the configuration's ConfigError (a file name without an export date).
+READ_ERRORS = (RefusedFile, ValueError, csv.Error, OSError, duckdb.Error)
+
+
 @dataclass
 class FileResult:
     source_file: str
     entity: str
-    file_hash: str
+    file_hash: str | None  # None: refused before its content was read
     status: str  # loaded | unchanged | refused
     rows_read: int = 0
     rows_loaded: int = 0
@@ -171,15 +177,25 @@ def _json_path(field: str) -> str:
 
 
 def _read_header(path: Path, entity: Entity) -> list[str]:
+    """The header's column names; a header that cannot be one (too long, not text, not CSV) refuses the file.
+
+    At most HEADER_LIMIT bytes are read: a file without line breaks (50 MB of anything) is refused naming line
+    1, not read into memory whole nor handed to Python's csv module, whose field limit would raise instead.
+    """
     with path.open("rb") as handle:
-        first = handle.readline()
+        first = handle.readline(HEADER_LIMIT + 1)
+    if len(first) > HEADER_LIMIT:
+        raise RefusedFile(f"line 1: the header is longer than {HEADER_LIMIT >> 20} MiB: not a header of this export")
     try:
         text = first.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise RefusedFile(f"line 1: the header is not valid {entity.encoding} (byte {exc.start + 1})") from exc
     dialect = entity.dialect
-    header = [name.strip() for name in next(csv.reader([text], delimiter=dialect.delimiter,
-                                                       quotechar=dialect.quote))]
+    try:
+        fields = next(csv.reader([text], delimiter=dialect.delimiter, quotechar=dialect.quote), [])
+    except csv.Error as exc:  # its messages name the problem, never the content
+        raise RefusedFile(f"line 1: the header is not readable as CSV ({exc})") from exc
+    header = [name.strip() for name in fields]
     if len(header) == 1 and any(sep in text for sep in ",;\t|" if sep != dialect.delimiter):
         raise RefusedFile(f"line 1: the header is not separated by {dialect.delimiter!r}: wrong delimiter")
     return header
@@ -410,7 +426,7 @@ def _current_version(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[
         order by load_id desc limit 1""", [source_file]).fetchone()
 
 
-def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: FileScan,
+def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: FileScan | None,
               result: FileResult) -> None:
     try:
         export_date = entity.export_date(path)
@@ -420,14 +436,65 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
         insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, file_mtime_ns,
             export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason, rows_erased)
         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [result.load_id, entity.system, entity.entity, result.source_file, scan.sha256, scan.size, scan.mtime_ns,
-         export_date, entity.mode, result.status, result.rows_read, result.rows_loaded,
-         result.rows_rejected, result.blank_lines, result.reason, result.rows_erased])
+        [result.load_id, entity.system, entity.entity, result.source_file, result.file_hash,
+         scan.size if scan else None, scan.mtime_ns if scan else None, export_date, entity.mode, result.status,
+         result.rows_read, result.rows_loaded, result.rows_rejected, result.blank_lines, result.reason,
+         result.rows_erased])
+
+
+def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
+    # Not a sequence: DuckDB does not replay a sequence's advance after a kill -9, so ids would repeat.
+    # The vault has one writer at a time, so max + 1 inside the transaction is safe.
+    return con.execute("select coalesce(max(load_id), 0) + 1 from ingest.files").fetchone()[0]
+
+
+def _refuse(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_file: str, scan: FileScan | None,
+            problem: str) -> FileResult:
+    """Record the file version as refused, naming the file and the problem, in its own transaction.
+
+    A refusal identical to the newest record of that name (same content, same reason) is not recorded again:
+    re-running on an inbox whose bad file is still there changes nothing in the vault, and still says so.
+    """
+    file_hash, reason = scan.sha256 if scan else None, f"{source_file}: {problem}"
+    con.begin()
+    try:
+        newest = con.execute("""
+            select load_id, status, file_hash, reason from ingest.files where source_file = ?
+            order by load_id desc limit 1""", [source_file]).fetchone()
+        if newest and newest[1:] == ("refused", file_hash, reason):
+            load_id = newest[0]
+        else:
+            load_id = _next_load_id(con)
+            result = FileResult(source_file, entity.name, file_hash, "refused", load_id=load_id, reason=reason)
+            _log_file(con, entity, path, scan, result)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    log.warning("refused %s", reason)
+    return FileResult(source_file, entity.name, file_hash, "refused", load_id=load_id, reason=reason)
+
+
+def _read_problem(exc: BaseException) -> str:
+    """What went wrong reading a file, in words that name no value of it."""
+    if isinstance(exc, duckdb.Error):
+        return _reader_failure(exc)
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, UnicodeError):
+        return f"cannot be decoded ({type(exc).__name__})"
+    if isinstance(exc, csv.Error):
+        return f"unreadable as CSV ({exc})"
+    return str(exc)
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path,
                 scratch: Path | None = None, has_key: bool = False) -> FileResult:
     """Load one file in its own transaction; refuse it whole if it cannot be read as configured.
+
+    Whatever reading the file raises (READ_ERRORS: our refusals, DuckDB's reader, the csv module, the
+    operating system, a codec) refuses this file, recorded in ingest.files with the file and the problem;
+    the caller goes on with the next file.
 
     `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so
     give a folder as private as the vault's. `has_key`: `pseudonymous_key` is defined on `con`, to match the
@@ -435,42 +502,43 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
     erased data).
     """
     source_file = path.relative_to(inbox).as_posix()
-    current, stat = _current_version(con, source_file), path.stat()
-    if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
-        return FileResult(source_file, entity.name, current[0], "unchanged")
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        # load_entities has checked the encoding's name
-        utf8_copy = Path(tmp) / "utf8" if codecs.lookup(entity.encoding).name != "utf-8" else None
-        scan = scan_file(path, entity.encoding, utf8_copy)
-        if current and current[0] == scan.sha256:
-            return FileResult(source_file, entity.name, scan.sha256, "unchanged")
-        con.begin()
-        # Not a sequence: DuckDB does not replay a sequence's advance after a kill -9, so ids would repeat.
-        # The vault has one writer at a time, so max + 1 inside the transaction is safe.
-        load_id = con.execute("select coalesce(max(load_id), 0) + 1 from ingest.files").fetchone()[0]
-        try:
-            # A JSONL delta with no changes has no bytes at all; any other empty file is broken.
-            if scan.size == 0 and not (entity.format == "jsonl" and entity.mode == "delta"):
-                raise RefusedFile("empty file")
-            export_date = entity.export_date(path)
-            if scan.undecodable:
-                raise RefusedFile(scan.undecodable)
-            result = FileLoader(con, entity, utf8_copy or path, source_file, load_id, export_date, has_key).load(scan)
-            _log_file(con, entity, path, scan, result)
-            con.commit()
-            log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
-                     result.rows_loaded, result.rows_rejected, result.rows_erased)
-            return result
-        except (RefusedFile, ValueError, duckdb.Error) as exc:
-            con.rollback()
-            reason = _reader_failure(exc) if isinstance(exc, duckdb.Error) else str(exc)
-            result = FileResult(source_file, entity.name, scan.sha256, "refused", load_id=load_id,
-                                reason=f"{source_file}: {reason}")
-            con.begin()
-            _log_file(con, entity, path, scan, result)
-            con.commit()
-            log.warning("refused %s", result.reason)
-            return result
+    scan = None
+    try:
+        current, stat = _current_version(con, source_file), path.stat()
+        if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
+            return FileResult(source_file, entity.name, current[0], "unchanged")
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            # load_entities has checked the encoding's name
+            utf8_copy = Path(tmp) / "utf8" if codecs.lookup(entity.encoding).name != "utf-8" else None
+            scan = scan_file(path, entity.encoding, utf8_copy)
+            if current and current[0] == scan.sha256:
+                return FileResult(source_file, entity.name, scan.sha256, "unchanged")
+            return _load_version(con, entity, path, utf8_copy or path, source_file, scan, has_key)
+    except READ_ERRORS as exc:
+        return _refuse(con, entity, path, source_file, scan, _read_problem(exc))
+
+
+def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, utf8_path: Path, source_file: str,
+                  scan: FileScan, has_key: bool) -> FileResult:
+    """One transaction: the rows, the rejects and the load log, or nothing (the caller then refuses the file)."""
+    con.begin()
+    try:
+        load_id = _next_load_id(con)
+        # A JSONL delta with no changes has no bytes at all; any other empty file is broken.
+        if scan.size == 0 and not (entity.format == "jsonl" and entity.mode == "delta"):
+            raise RefusedFile("empty file")
+        export_date = entity.export_date(path)
+        if scan.undecodable:
+            raise RefusedFile(scan.undecodable)
+        result = FileLoader(con, entity, utf8_path, source_file, load_id, export_date, has_key).load(scan)
+        _log_file(con, entity, path, scan, result)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
+             result.rows_loaded, result.rows_rejected, result.rows_erased)
+    return result
 
 
 def _define_key_macro(con: duckdb.DuckDBPyConnection, key_path: Path | None) -> bool:
