@@ -488,6 +488,16 @@ def _read_problem(exc: BaseException) -> str:
     return str(exc)
 
 
+def _inside_inbox(path: Path, inbox: Path) -> Path:
+    """The file's real path, if it lies inside the inbox; a symbolic link (of the file or of a folder on its
+    way) that points out of the inbox refuses the file unread: the inbox is what the systems export into, and
+    a link must not make the ingest load whatever file it names. Links within the inbox are followed."""
+    real = path.resolve()
+    if not real.is_relative_to(inbox.resolve()):
+        raise RefusedFile("a symbolic link out of the inbox: only files inside the inbox are read")
+    return real
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbox: Path,
                 scratch: Path | None = None, has_key: bool = False) -> FileResult:
     """Load one file in its own transaction; refuse it whole if it cannot be read as configured.
@@ -495,6 +505,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
     Whatever reading the file raises (READ_ERRORS: our refusals, DuckDB's reader, the csv module, the
     operating system, a codec) refuses this file, recorded in ingest.files with the file and the problem;
     the caller goes on with the next file.
+
+    A symbolic link pointing out of the inbox is refused without reading it (a link within the inbox loads).
 
     `scratch` holds the transient UTF-8 copy of a file in another encoding: it holds personal data, so
     give a folder as private as the vault's. `has_key`: `pseudonymous_key` is defined on `con`, to match the
@@ -504,16 +516,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
     source_file = path.relative_to(inbox).as_posix()
     scan = None
     try:
-        current, stat = _current_version(con, source_file), path.stat()
+        real = _inside_inbox(path, inbox)  # read from here on: a link swapped meanwhile is not followed
+        current, stat = _current_version(con, source_file), real.stat()
         if current and current[1:] == (stat.st_size, stat.st_mtime_ns):
             return FileResult(source_file, entity.name, current[0], "unchanged")
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             # load_entities has checked the encoding's name
             utf8_copy = Path(tmp) / "utf8" if codecs.lookup(entity.encoding).name != "utf-8" else None
-            scan = scan_file(path, entity.encoding, utf8_copy)
+            scan = scan_file(real, entity.encoding, utf8_copy)
             if current and current[0] == scan.sha256:
                 return FileResult(source_file, entity.name, scan.sha256, "unchanged")
-            return _load_version(con, entity, path, utf8_copy or path, source_file, scan, has_key)
+            return _load_version(con, entity, path, utf8_copy or real, source_file, scan, has_key)
     except READ_ERRORS as exc:
         return _refuse(con, entity, path, source_file, scan, _read_problem(exc))
 
@@ -557,11 +570,14 @@ def _reader_failure(exc: duckdb.Error) -> str:
 
 
 def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Path]]:
-    """Every file the configuration claims, oldest export first so deltas apply in order."""
+    """Every file the configuration claims, oldest export first so deltas apply in order.
+
+    Symbolic links are claimed too, even dangling ones: the ingest refuses those it must not follow, by name.
+    """
     found = []
     for entity in entities:
         for path in sorted(inbox.glob(entity.pattern)):
-            if path.is_file():
+            if path.is_file() or path.is_symlink():
                 found.append((entity, path))
     return found
 

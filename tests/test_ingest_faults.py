@@ -111,3 +111,33 @@ def test_a_file_the_system_cannot_read_is_refused_and_the_others_load(vault, tmp
     assert results["services/products_20240105.csv"].status == "loaded"
     assert vault.execute("select source_file, status from ingest.files order by load_id").fetchall() == [
         ("billing/invoice_lines_20240201.csv", "refused"), ("services/products_20240105.csv", "loaded")]
+
+
+# --- 4. symbolic links out of the inbox are refused unread; links within it load ------------------------------
+def test_symlinks_out_of_the_inbox_are_refused_and_links_within_it_load(vault, tmp_path):
+    inbox, outside = tmp_path / "inbox", tmp_path / "elsewhere"
+    products = PRODUCTS_HEADER + "\nBB100;Kuitu 100;broadband;29,90;24\n"
+    write(outside / "products.csv", products)
+    write(outside / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + invoice_line(1) + "\n")
+    write(inbox / "archive/products.csv", products.replace("BB100", "BB200"))
+    (inbox / "services").mkdir()
+    (inbox / "services/products_20240105.csv").symlink_to(outside / "products.csv")       # a file out
+    (inbox / "services/products_20240106.csv").symlink_to("../archive/products.csv")     # a file within
+    (inbox / "services/products_20240107.csv").symlink_to("../archive/gone.csv")         # a link to nothing
+    (inbox / "billing").symlink_to(outside / "billing", target_is_directory=True)       # a folder out
+
+    results = {f: (r.status, r.reason) for f, r in ingest(vault, inbox).items()}
+    out = "a symbolic link out of the inbox: only files inside the inbox are read"
+    assert results == {
+        "billing/invoice_lines_20240201.csv": ("refused", f"billing/invoice_lines_20240201.csv: {out}"),
+        "services/products_20240105.csv": ("refused", f"services/products_20240105.csv: {out}"),
+        "services/products_20240106.csv": ("loaded", None),
+        "services/products_20240107.csv": (
+            "refused", "services/products_20240107.csv: cannot be read (No such file or directory)"),
+    }
+    assert vault.execute("select product_code, _source_file from raw_services.products").fetchall() == [
+        ("BB200", "services/products_20240106.csv")]
+    assert vault.execute("select count(*) from raw_billing.invoice_lines").fetchone()[0] == 0
+    # refused unread: no hash of what lies outside
+    assert vault.execute("select count(*) from ingest.files where status = 'refused' and file_hash is not null"
+                         ).fetchone()[0] == 0
