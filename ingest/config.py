@@ -33,6 +33,16 @@ class Dialect:
     timestamp_format: str
 
 
+def decimal_spec(kind: str) -> tuple[int, int] | None:
+    """Precision and scale of a DECIMAL / NUMERIC type (DuckDB's defaults when not given), else None."""
+    match = re.fullmatch(r"\s*(?:DECIMAL|NUMERIC)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*", kind.upper())
+    if not match:
+        return None
+    if match.group(1) is None:
+        return 18, 3
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
 @dataclass(frozen=True)
 class Entity:
     system: str
@@ -115,6 +125,10 @@ def load_entities(config_dir: Path = DEFAULT_CONFIG_DIR) -> list[Entity]:
         unknown = (set(entity.key) | set(entity.required)) - set(entity.columns)
         if unknown:
             raise ConfigError(f"{path}: key/required name columns that are not configured: {unknown}")
+        for name, kind in entity.columns.items():
+            # The reader reads decimals one digit wider at least, to see (and reject) digits the type would round.
+            if (decimal := decimal_spec(kind)) and not (0 <= decimal[1] <= decimal[0] <= 37):
+                raise ConfigError(f"{path}: column {name}: {kind} must have a scale <= precision <= 37")
         entities.append(entity)
     if not entities:
         raise ConfigError(f"{config_dir}: no entity files (*/*.yml)")

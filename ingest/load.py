@@ -5,7 +5,11 @@ Promises, per file:
 - it loads in one transaction: a failure or a `kill -9` leaves nothing of it behind;
 - its rows are accounted for: lines in the file = rows loaded + rows rejected (+ blank lines), or the file
   is refused (an unterminated quote, for one, silently swallows the lines after it);
-- rejected rows keep file, line, column, reason and raw text in `ingest.rejects`;
+- rejected rows keep file, line (the physical line, past rejected and blank lines), column, reason and raw
+  text in `ingest.rejects`;
+- a value with more decimals than its DECIMAL(p,s) holds is such a reject, never rounded (`0,005` in a
+  DECIMAL(14,2) column); in a CSV file found in the same read, and the rows located by a second read only
+  when some were held back;
 - a file is identified by its content hash: the same content twice changes nothing, a corrected file under
   the same name is a new version (staging keeps only the newest version of each name).
 
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.config import Entity
+from ingest.config import Entity, decimal_spec
 from ingest.erasure import ensure_ledger, erase, ledger_size
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ HEADER_LIMIT = 1 << 20  # a header line longer than this is not a header: the fi
 # JSON escapes every control character inside strings, so this byte never occurs in a valid JSON line:
 # reading JSONL as one-column "CSV" with it as the delimiter gives one row per line, with its number.
 JSONL_DELIMITER = "\x1f"
+TOO_MANY_DECIMALS = "TOO MANY DECIMALS"  # error_type of a value with more decimals than its DECIMAL(p,s) holds
 
 
 class RefusedFile(Exception):
@@ -202,7 +207,14 @@ def _read_header(path: Path, entity: Entity) -> list[str]:
 
 
 class FileLoader:
-    """Loads one file version of one entity inside the caller's transaction."""
+    """Loads one file version of one entity inside the caller's transaction.
+
+    Line numbers: the reader's output rows are numbered in read order (`_read`). Lines the reader drops — its
+    own rejects and, in a CSV file, blank lines — are "skipped"; every other line is an output row. A row
+    read k-th lies on physical line k + header + (skipped lines before it), which `_renumber_lines` applies
+    to the loaded rows and `_place_held_rows` to the rows our own checks held back (JSON that is not an
+    object, values that do not cast, decimals the type would round), so each reject carries its real line.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_file: str,
                  load_id: int, export_date: date, has_key: bool = False):
@@ -212,12 +224,18 @@ class FileLoader:
         self.header_lines = 1 if entity.format == "csv" else 0
         self.reader_columns: dict[str, str] = {}  # positional alias -> header name, for reject messages
         self.blank_lines = 0
+        self.blank_rows = 0  # JSONL: blank lines come out of the one-column reader as rows of NULL
         self.has_key = has_key  # `pseudonymous_key` is defined on the connection
+        self.decimals = {name: spec for name, kind in entity.columns.items() if (spec := decimal_spec(kind))}
+        self.csv_reader: Callable[[bool], str] | None = None  # the typed read_csv, for a second pass
+        self.decimal_values: dict[str, str] = {}  # CSV: warehouse name of a decimal column -> its read alias
+        self.loaded_aliases: list[str] = []  # CSV: the read aliases of every column loaded
 
     # --- reading -------------------------------------------------------------------------------------
-    def _reader_options(self) -> str:
-        return ("encoding='utf-8', auto_detect=false, store_rejects=true, "
-                "rejects_table='_ingest_reject_errors', rejects_scan='_ingest_reject_scans'")
+    def _reader_options(self, store_rejects: bool = True) -> str:
+        rejects = ("store_rejects=true, rejects_table='_ingest_reject_errors', rejects_scan='_ingest_reject_scans'"
+                   if store_rejects else "ignore_errors=true")
+        return f"encoding='utf-8', auto_detect=false, {rejects}"
 
     def _csv_select(self) -> str:
         entity, dialect = self.entity, self.entity.dialect
@@ -227,34 +245,65 @@ class FileLoader:
         if missing:
             raise RefusedFile(f"line 1: missing required column(s) {', '.join(missing)}")
         # Read every header column: configured ones with their type, anything else as text (then dropped).
-        read_types = {f"c{i}": entity.columns.get(by_source.get(h, ""), "VARCHAR") for i, h in enumerate(header)}
+        # Decimals are read wider (WIDE_DECIMAL) so that digits the configured scale would round are seen.
+        read_types = {f"c{i}": _read_type(entity.columns.get(by_source.get(h, ""), "VARCHAR"))
+                      for i, h in enumerate(header)}
         position = {by_source[h]: f"c{i}" for i, h in enumerate(header) if h in by_source}
         select = ", ".join(
-            f'{position[name]} as "{name}"' if name in position else f'null::{kind} as "{name}"'
-            for name, kind in entity.columns.items())
+            (f'{position[name]}::{kind} as "{name}"' if name in self.decimals else f'{position[name]} as "{name}"')
+            if name in position else f'null::{kind} as "{name}"' for name, kind in entity.columns.items())
+        self.decimal_values = {name: position[name] for name in self.decimals if name in position}
+        self.loaded_aliases = list(position.values())
         struct = "{" + ", ".join(f"'{col}': '{kind}'" for col, kind in read_types.items()) + "}"
         # Rejects name the column as the export's header does, not as the positional alias.
         self.reader_columns = {f"c{i}": h for i, h in enumerate(header)}
+
+        def reader(store_rejects: bool) -> str:
+            return f"""
+                select *, row_number() over () as _read
+                from read_csv({_sql_str(str(self.path))}, columns={struct}, header=true,
+                    delim={_sql_str(dialect.delimiter)}, quote={_sql_str(dialect.quote)},
+                    escape={_sql_str(dialect.escape)}, decimal_separator={_sql_str(dialect.decimal_separator)},
+                    dateformat={_sql_str(dialect.date_format)},
+                    timestampformat={_sql_str(dialect.timestamp_format)}, {self._reader_options(store_rejects)})"""
+
+        self.csv_reader = reader
+        fits = " and ".join(_fits(alias, self.decimals[name][1]) for name, alias in self.decimal_values.items())
+        # One scan: rows with a decimal the type would round are left out here, and found again only when the
+        # accounting shows rows missing (_hold_decimals).
         return f"""
-            select {select}, row_number() over () + {self.header_lines} as _line
-            from read_csv({_sql_str(str(self.path))}, columns={struct}, header=true,
-                delim={_sql_str(dialect.delimiter)}, quote={_sql_str(dialect.quote)},
-                escape={_sql_str(dialect.escape)}, decimal_separator={_sql_str(dialect.decimal_separator)},
-                dateformat={_sql_str(dialect.date_format)}, timestampformat={_sql_str(dialect.timestamp_format)},
-                {self._reader_options()})"""
+            select {select}, _read + {self.header_lines} as _line
+            from ({reader(True)})
+            {f"where {fits}" if fits else ""}"""
+
+    def _decimal_errors(self, wide_values: dict[str, str]) -> list[str]:
+        """Per decimal column (name -> SQL of its value read wide), a reject struct when the scale would round it.
+
+        The column is named as the reader's own rejects of the file name it: by its header in a CSV file.
+        """
+        checks = []
+        for name, value in wide_values.items():
+            kind = self.entity.columns[name]
+            label = self.entity.source_names[name] if self.entity.format == "csv" else name
+            checks.append(
+                f"case when not {_fits(value, self.decimals[name][1])} "
+                f"then {{'column_name': {_sql_str(label)}, 'error_type': {_sql_str(TOO_MANY_DECIMALS)}, "
+                f"'reason': {_sql_str(f'more decimals than {kind} allows')}}} end")
+        return checks
 
     def _jsonl_select(self) -> str:
-        """One row per line; values cast with try_cast, and lines that fail become rejects below."""
+        """One row per line; values cast with try_cast, and lines that fail are held back as rejects."""
         entity = self.entity
         self.con.execute(f"""
             create or replace temp table _ingest_lines as
-            select row_number() over () as _line, _json
+            select row_number() over () as _read, _json
             from read_csv({_sql_str(str(self.path))}, columns={{'_json': 'VARCHAR'}}, header=false,
                 delim={_sql_str(JSONL_DELIMITER)}, quote='', escape='', {self._reader_options()})""")
+        self.blank_rows = self._count("select count(*) from _ingest_lines where _json is null")
         checks = ["case when not json_valid(_json) or json_type(_json) <> 'OBJECT' "
                   "then {'column_name': null, 'error_type': 'INVALID JSON', "
                   "'reason': 'line is not a JSON object'} end"]
-        values = []
+        values, wide = [], {}
         for name, kind in entity.columns.items():
             path = _json_path(entity.source_names[name])
             if kind == "JSON":
@@ -266,25 +315,29 @@ class FileLoader:
                 f"case when json_valid(_json) and {text} is not null and try_cast({text} as {kind}) is null "
                 f"then {{'column_name': {_sql_str(name)}, 'error_type': 'CAST', "
                 f"'reason': {_sql_str(f'could not convert {name} to {kind}')}}} end")
+            if name in self.decimals:
+                wide[name] = f"try_cast({text} as {_read_type(kind)})"
+        checks += [f"case when json_valid(_json) then {check} end" for check in self._decimal_errors(wide)]
         self.con.execute(f"""
-            create or replace temp table _ingest_json_errors as
-            select _line, _json, unnest(list_filter([{', '.join(checks)}], e -> e is not null)) as e
-            from _ingest_lines""")
-        self.con.execute("""
-            insert into _ingest_rejects
-            select _line, e.column_name, e.error_type, e.reason, _json from _ingest_json_errors""")
+            insert into _ingest_held
+            select _read, e.column_name, e.error_type, e.reason, _json from (
+                select _read, _json, unnest(list_filter([{', '.join(checks)}], e -> e is not null)) as e
+                from _ingest_lines where _json is not null)""")
         return f"""
-            select {', '.join(values)}, _line
+            select {', '.join(values)}, _read as _line
             from _ingest_lines
-            where _line not in (select _line from _ingest_json_errors)"""
+            where _json is not null and _read not in (select _read from _ingest_held)"""
 
     # --- loading -------------------------------------------------------------------------------------
     def load(self, scan: FileScan) -> FileResult:
         con, entity = self.con, self.entity
         con.execute("drop table if exists _ingest_reject_errors; drop table if exists _ingest_reject_scans")
-        # Rejects from DuckDB's reader and from our own checks meet here, in one shape.
+        # Rejects from DuckDB's reader (lines it skipped, by physical line) and from our own checks meet here,
+        # in one shape; _ingest_held keeps the rows our checks held back, by read order, until they are placed.
         con.execute("""create or replace temp table _ingest_rejects (
             line bigint, column_name varchar, error_type varchar, reason varchar, raw_text varchar)""")
+        con.execute("""create or replace temp table _ingest_held (
+            _read bigint, column_name varchar, error_type varchar, reason varchar, raw_text varchar)""")
         select = self._csv_select() if entity.format == "csv" else self._jsonl_select()
         columns = ", ".join(f'"{name}"' for name in entity.columns)
         read = con.execute(f"""
@@ -297,11 +350,12 @@ class FileLoader:
             names = self.reader_columns
             rename = "".join(f" when {_sql_str(a)} then {_sql_str(h)}" for a, h in names.items())
             column = f"case column_name{rename} else column_name end" if names else "column_name"
+            # csv_line of a line after a blank one starts with that blank line's line break: not the line's text
             con.execute(f"""
                 insert into _ingest_rejects
                 select line, {column}, error_type,
                     coalesce(replace(error_message, '"' || column_name || '"', '"' || {column} || '"'),
-                        error_message), csv_line
+                        error_message), ltrim(csv_line, chr(10) || chr(13))
                 from _ingest_reject_errors""")
         self._refuse_unreadable()
         self._reconcile(scan, read)
@@ -347,16 +401,65 @@ class FileLoader:
         return self.con.execute(sql).fetchone()[0]
 
     def _reconcile(self, scan: FileScan, read: int) -> None:
-        """Every data line is a loaded row, a rejected row or blank; otherwise refuse the file."""
-        rejected = self._count("select count(distinct line) from _ingest_rejects")
+        """Every data line is a loaded row, a rejected row or blank; otherwise refuse the file.
+
+        The cheap checks come first: the counts (no pass over the file), then the blank lines of a CSV file
+        (one pass over the bytes), and only when rows are still missing a second read for the rows held back
+        because a decimal would round (their lines and raw text).
+        """
+        skipped = self._count("select count(distinct line) from _ingest_rejects")
         expected = scan.lines - self.header_lines
+
+        def accounted() -> int:
+            held = self._count("select count(distinct _read) from _ingest_held")
+            return read + held + self.blank_rows + skipped + len(blanks)
+
         blanks: list[int] = []
-        if read + rejected != expected:
+        if accounted() != expected and self.entity.format == "csv":
             blanks = blank_line_numbers(self.path)
-            if read + rejected + len(blanks) != expected:
-                raise RefusedFile(self._accounting_message(expected, read, rejected, len(blanks)))
-        self.blank_lines = len(blanks)
+            if accounted() != expected and self.decimal_values:
+                self._hold_decimals()
+        if accounted() != expected:
+            held = self._count("select count(distinct _read) from _ingest_held")
+            raise RefusedFile(self._accounting_message(expected, read, skipped + held,
+                                                       len(blanks) + self.blank_rows))
+        self.blank_lines = len(blanks) + self.blank_rows
         self._renumber_lines(blanks)
+        self._place_held_rows()
+
+    def _hold_decimals(self) -> None:
+        """Second read of a CSV file: the rows the first left out because a decimal had digits its scale rounds.
+
+        It selects every column the first read loaded, not only the decimals: DuckDB parses only the columns a
+        query uses, so a row the first read rejected for a bad date would otherwise come out here, and number
+        every row after it one further.
+        """
+        assert self.csv_reader is not None
+        wide = dict(self.decimal_values)
+        fits = " and ".join(_fits(alias, self.decimals[name][1]) for name, alias in wide.items())
+        self.con.execute(f"""
+            create or replace temp table _ingest_rounding as
+            select _read, {', '.join(self.loaded_aliases)} from ({self.csv_reader(False)}) where not ({fits})""")
+        self.con.execute(f"""
+            insert into _ingest_held
+            select _read, e.column_name, e.error_type, e.reason, null from (
+                select _read, unnest(list_filter([{', '.join(self._decimal_errors(wide))}], e -> e is not null)) as e
+                from _ingest_rounding)""")
+
+    def _place_held_rows(self) -> None:
+        """Rows held back by our checks become rejects on their physical lines, with the line's text."""
+        self.con.execute(f"""
+            insert into _ingest_rejects
+            select held._read + {self.header_lines}
+                    + coalesce((select max(shift) from _ingest_skips where read_before < held._read), 0),
+                column_name, error_type, reason, raw_text
+            from _ingest_held as held""")
+        missing_text = [line for (line,) in self.con.execute(
+            "select distinct line from _ingest_rejects where raw_text is null and error_type = ? order by 1",
+            [TOO_MANY_DECIMALS]).fetchall()]
+        if missing_text:
+            self.con.executemany("update _ingest_rejects set raw_text = ? where line = ? and raw_text is null",
+                                 [(text, line) for line, text in line_texts(self.path, missing_text).items()])
 
     def _refuse_unreadable(self) -> None:
         bad = self.con.execute("""
@@ -387,7 +490,7 @@ class FileLoader:
                 f"= {loaded + rejected + blanks}: refusing the file rather than losing rows")
 
     def _renumber_lines(self, blanks: list[int]) -> None:
-        """Rows were numbered in read order; shift each past the rejected and blank lines before it.
+        """Rows were numbered in read order; shift each past the skipped lines (reader rejects, blanks) before it.
 
         With skipped lines s_1 < s_2 < …, the row read k-th lies after skip i exactly when more than
         s_i - header - i rows were read before it, so it moves down by the largest such i.
@@ -397,7 +500,8 @@ class FileLoader:
         if blanks:
             con.executemany("insert into _ingest_blanks values (?)", [(line,) for line in blanks])
         # Consecutive skipped lines share read_before: the rows after them move past all of them.
-        runs = con.execute(f"""
+        con.execute(f"""
+            create or replace temp table _ingest_skips as
             with skipped as (
                 select distinct line from _ingest_rejects where line is not null
                 union select line from _ingest_blanks
@@ -407,8 +511,10 @@ class FileLoader:
                     row_number() over (order by line) as shift
                 from skipped
             )
-            select read_before, max(shift), lead(read_before) over (order by read_before)
-            from skips group by read_before order by read_before desc""").fetchall()
+            select read_before, max(shift) as shift from skips group by read_before""")
+        runs = con.execute("""
+            select read_before, shift, lead(read_before) over (order by read_before)
+            from _ingest_skips order by read_before desc""").fetchall()
         # One UPDATE per run of rows between two skips, found by the zone maps of `_line`; the last run first,
         # so a shifted row never lands in a run still to update. 2,000 skips in 38M rows: 6.7 s, where one
         # UPDATE joined to the skips took minutes.
@@ -417,6 +523,40 @@ class FileLoader:
             until = "" if next_before is None else f" and _line <= {header + next_before}"
             con.execute(f"update {table} set _line = _line + {shift} "
                         f"where _load_id = {self.load_id} and _line > {header + read_before}{until}")
+
+
+def line_texts(path: Path, numbers: Iterable[int]) -> dict[int, str]:
+    """The text of the given 1-based physical lines of a UTF-8 file, in one forward read up to the last."""
+    wanted, texts = set(numbers), {}
+    last = max(wanted, default=0)
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number in wanted:
+                texts[number] = line.decode("utf-8", errors="replace").rstrip("\r\n")
+            if number >= last:
+                break
+    return texts
+
+
+def _read_type(kind: str) -> str:
+    """The type the reader reads a column as: the configured one, but decimals with room for more decimals.
+
+    DECIMAL(p,s) is read as DECIMAL(18, 18 - (p - s)) (DECIMAL(38, …) past 17 digits: 60x slower to parse
+    in DuckDB 1.5, so only where needed): the same integer digits, so a value too large still fails the cast
+    as before, and s' ≥ s + 1 decimals, so digits the configured scale would round are seen (DECIMAL(14,2):
+    up to 6 decimals). Digits past s' the reader itself rounds away before any check can see them.
+    """
+    spec = decimal_spec(kind)
+    if not spec:
+        return kind
+    precision, scale = spec
+    width = 18 if precision < 18 else 38
+    return f"DECIMAL({width},{width - (precision - scale)})"
+
+
+def _fits(value: str, scale: int) -> str:
+    """SQL: the decimal `value` has no non-zero digit past `scale` (trunc, unlike round, cannot overflow)."""
+    return f"({value} is null or {value} = trunc({value}, {scale}))"
 
 
 def _current_version(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[str, int, int] | None:

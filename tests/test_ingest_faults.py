@@ -6,14 +6,17 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from exports import header, write
 
 from ingest import load
-from ingest.config import load_entities
+from ingest.config import DEFAULT_CONFIG_DIR, load_entities
 from ingest.load import ingest_inbox
 from warehouse.cli import main
 from warehouse.db import connect
@@ -141,3 +144,92 @@ def test_symlinks_out_of_the_inbox_are_refused_and_links_within_it_load(vault, t
     # refused unread: no hash of what lies outside
     assert vault.execute("select count(*) from ingest.files where status = 'refused' and file_hash is not null"
                          ).fetchone()[0] == 0
+
+
+# --- 3. a decimal with more decimals than its type is a reject, never a rounding ------------------------------
+def test_a_csv_decimal_the_type_would_round_is_rejected_on_its_real_line(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    lines = [
+        INVOICE_LINES_HEADER,
+        invoice_line(0),                                  # 2
+        invoice_line(1).replace(";1.1.2024;", ";31.2.2024;"),  # 3: the reader rejects it (impossible date)
+        "",                                               # 4: blank
+        invoice_line(3, "0,005"),                         # 5: half a cent
+        invoice_line(4, "1,50000"),                       # 6: trailing zeros round nothing: loads
+        invoice_line(5, "-0,125"),                        # 7
+        invoice_line(6, "12,3456789"),                    # 8: past the 6 decimals the reader sees, still non-zero
+        invoice_line(7),                                  # 9
+    ]
+    write(inbox / "billing/invoice_lines_20240201.csv", "\n".join(lines) + "\n", "iso-8859-15")
+    result = ingest(vault, inbox)["billing/invoice_lines_20240201.csv"]
+
+    assert (result.status, result.rows_loaded, result.rows_rejected, result.blank_lines) == ("loaded", 3, 4, 1)
+    assert result.rows_read == result.rows_loaded + result.rows_rejected
+    loaded = vault.execute("select service_id, _line, unit_price::varchar from raw_billing.invoice_lines "
+                           "order by _line").fetchall()
+    assert loaded == [("S00000000", 2, "29.90"), ("S00000004", 6, "1.50"), ("S00000007", 9, "29.90")]
+    rejects = vault.execute("select line, column_name, error_type, reason, raw_text from ingest.rejects "
+                            "order by line").fetchall()
+
+    assert [r[:3] for r in rejects] == [(3, "period_start", "CAST"), (5, "unit_price", "TOO MANY DECIMALS"),
+                                        (7, "unit_price", "TOO MANY DECIMALS"), (8, "unit_price", "TOO MANY DECIMALS")]
+    assert rejects[1][3] == "more decimals than DECIMAL(14,2) allows"
+    assert [r[4] for r in rejects[1:]] == [lines[4], lines[6], lines[7]]  # the lines as written
+    assert vault.execute("select line, record_key from ingest.rejects where line = 5").fetchone() == (5, "I00000001|2")
+
+
+def test_a_jsonl_decimal_the_type_would_round_is_rejected_on_its_real_line(vault, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    spec_path = config / "billing/payments.yml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec.update(format="jsonl", encoding="utf-8", pattern="billing/payments_*.jsonl")
+    spec["columns"]["paid_on"] = "date"
+    spec["columns"]["updated_at"] = "timestamptz"
+    spec_path.write_text(yaml.safe_dump(spec))
+
+    def payment(n: int, amount) -> str:
+        return json.dumps({"payment_id": f"P{n}", "invoice_id": "I1", "paid_on": "2024-02-01", "amount": amount,
+                           "method": "card", "updated_at": "2024-02-01T08:00:00+02:00"})
+
+    lines = ["{not json", "", payment(3, 0.005), payment(4, "1.50000"), payment(5, 12.5), payment(6, -0.125)]
+    inbox = tmp_path / "inbox"
+    write(inbox / "billing/payments_20240201.jsonl", "\n".join(lines) + "\n")
+    [result] = ingest_inbox(vault, inbox, load_entities(config))
+
+    assert (result.status, result.rows_loaded, result.rows_rejected, result.blank_lines) == ("loaded", 2, 3, 1)
+    assert vault.execute("select payment_id, _line, amount::varchar from raw_billing.payments order by _line"
+                         ).fetchall() == [("P4", 4, "1.50"), ("P5", 5, "12.50")]
+    assert vault.execute("select line, column_name, error_type, reason, raw_text from ingest.rejects order by line"
+                         ).fetchall() == [
+        (1, None, "INVALID JSON", "line is not a JSON object", "{not json"),
+        (3, "amount", "TOO MANY DECIMALS", "more decimals than DECIMAL(14,2) allows", lines[2]),
+        (6, "amount", "TOO MANY DECIMALS", "more decimals than DECIMAL(14,2) allows", lines[5])]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_line_numbers_hold_with_reader_rejects_blanks_and_decimal_rejects_anywhere(vault, tmp_path, seed):
+    inbox = tmp_path / "inbox"
+    lines = [invoice_line(n) for n in range(4000)]
+    draw = random.Random(seed).sample(range(4000), 900)
+    bad, blank, decimals = set(draw[:300]), set(draw[300:600]) - {3999}, set(draw[600:])
+    for n in bad:
+        lines[n] = lines[n].replace(";29,90;29,90;", ";x;29,90;")
+    for n in blank:
+        lines[n] = ""
+    for n in decimals:
+        lines[n] = lines[n].replace(";29,90;29,90;", ";29,901;29,90;")
+    write(inbox / "billing/invoice_lines_20240201.csv", INVOICE_LINES_HEADER + "\n" + "\n".join(lines) + "\n",
+          "iso-8859-15")
+    result = ingest(vault, inbox)["billing/invoice_lines_20240201.csv"]
+    assert (result.rows_loaded, result.rows_rejected, result.blank_lines) == \
+        (4000 - len(bad) - len(blank) - len(decimals), len(bad) + len(decimals), len(blank))
+    # service_id S<n> was written on physical line n + 2: the stored line must say the same.
+    assert vault.execute("select count(*) from raw_billing.invoice_lines "
+                         "where _line <> substr(service_id, 2)::int + 2").fetchone()[0] == 0
+    rejects = vault.execute("select line, error_type, raw_text from ingest.rejects").fetchall()
+    assert sorted(line for line, kind, _ in rejects if kind == "TOO MANY DECIMALS") == sorted(n + 2 for n in decimals)
+    assert sorted(line for line, kind, _ in rejects if kind == "CAST") == sorted(n + 2 for n in bad)
+    assert [(line, kind, text) for line, kind, text in rejects if text != lines[line - 2]][:3] == []
+    assert vault.execute("select count(*) from ingest.rejects where not regexp_full_match(record_key, 'I\\d{8}\\|[12]')"
+                         ).fetchone()[0] == 0  # the key read from the raw text, after a blank line too
