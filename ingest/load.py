@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fnmatch
 import hashlib
 import logging
 import mmap
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from ingest.config import Entity, decimal_spec
+from ingest.config import DEFAULT_CONFIG_DIR, Entity, decimal_spec, load_inbox
 from ingest.erasure import ensure_ledger, erase, ledger_size
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,9 @@ READ_ERRORS = (RefusedFile, ValueError, csv.Error, OSError, duckdb.Error)
 @dataclass
 class FileResult:
     source_file: str
-    entity: str
-    file_hash: str | None  # None: refused before its content was read
-    status: str  # loaded | unchanged | refused
+    entity: str | None  # None: an unrecognised file, which no entity claims
+    file_hash: str | None  # None: refused before its content was read, or unrecognised
+    status: str  # loaded | unchanged | refused | unrecognised
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -68,9 +70,22 @@ class FileResult:
     rows_erased: int = 0  # of rows_loaded: erased by the retention ledger right after loading
     load_id: int | None = None
     reason: str | None = None
+    # Schema drift the configuration lets load: columns of the contract missing from the header (loaded as
+    # NULL), header columns no configuration reads (not loaded). Column names only, never values.
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def message(self) -> str | None:
+        """The line to show an operator about this file, naming it, if there is anything to say."""
+        if self.status == "refused":
+            return self.reason
+        if self.status == "unrecognised":
+            return f"{self.source_file}: {self.reason}"
+        if self.warnings:
+            return f"{self.source_file}: {'; '.join(self.warnings)}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -138,16 +153,20 @@ def blank_line_numbers(path: Path) -> list[int]:
 def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) -> None:
     """Create the load log, the rejects table and one raw table per entity; add newly configured columns."""
     # file_bytes + file_mtime_ns: an inbox holding years of exports is not re-hashed every day, only files
-    # whose size or time changed. record_key: a rejected row's key as far as its raw text shows it, so a
-    # row rejected from a snapshot counts as unreadable there, not as deleted at the source.
+    # whose size or time changed. warnings: the schema drift a file was loaded with (column names). record_key:
+    # a rejected row's key as far as its raw text shows it, so a row rejected from a snapshot counts as
+    # unreadable there, not as deleted at the source.
     con.execute("""
         create schema if not exists ingest;
         create table if not exists ingest.files (
             load_id bigint primary key, system varchar, entity varchar, source_file varchar,
             file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
             status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
-            reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint
+            reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint,
+            warnings varchar[]
         );
+        -- vaults created before schema drift was reported
+        alter table ingest.files add column if not exists warnings varchar[];
         create table if not exists ingest.rejects (
             load_id bigint, source_file varchar, line bigint, column_name varchar,
             error_type varchar, reason varchar, raw_text varchar, record_key varchar
@@ -230,6 +249,7 @@ class FileLoader:
         self.csv_reader: Callable[[bool], str] | None = None  # the typed read_csv, for a second pass
         self.decimal_values: dict[str, str] = {}  # CSV: warehouse name of a decimal column -> its read alias
         self.loaded_aliases: list[str] = []  # CSV: the read aliases of every column loaded
+        self.warnings: list[str] = []  # schema drift the configuration lets load
 
     # --- reading -------------------------------------------------------------------------------------
     def _reader_options(self, store_rejects: bool = True) -> str:
@@ -244,6 +264,7 @@ class FileLoader:
         missing = [name for name in entity.required if entity.source_names[name] not in header]
         if missing:
             raise RefusedFile(f"line 1: missing required column(s) {', '.join(missing)}")
+        self._check_drift(header)
         # Read every header column: configured ones with their type, anything else as text (then dropped).
         # Decimals are read wider (WIDE_DECIMAL) so that digits the configured scale would round are seen.
         read_types = {f"c{i}": _read_type(entity.columns.get(by_source.get(h, ""), "VARCHAR"))
@@ -275,6 +296,27 @@ class FileLoader:
             select {select}, _read + {self.header_lines} as _line
             from ({reader(True)})
             {f"where {fits}" if fits else ""}"""
+
+    def _check_drift(self, header: list[str]) -> None:
+        """Columns of the configuration missing from the header, and header columns it does not read: each kind
+        is a warning or refuses the file, as the entity's `schema_drift` says."""
+        drift = self.entity.schema_drift
+        sources = set(self.entity.source_names.values())
+        found = {
+            "missing": ([s for s in self.entity.source_names.values() if s not in header], drift.missing_columns,
+                        "loaded as empty"),
+            "unexpected": ([h for h in header if h not in sources], drift.unexpected_columns, "not loaded"),
+        }
+        refusals = []
+        for kind, (columns, action, effect) in found.items():
+            if not columns:
+                continue
+            if action == "refuse":
+                refusals.append(f"{kind} column(s) {_names(columns)} (schema_drift.{kind}_columns: refuse)")
+            else:
+                self.warnings.append(f"{kind} column(s) {_names(columns)}: {effect}")
+        if refusals:
+            raise RefusedFile("line 1: " + "; ".join(refusals))
 
     def _decimal_errors(self, wide_values: dict[str, str]) -> list[str]:
         """Per decimal column (name -> SQL of its value read wide), a reject struct when the scale would round it.
@@ -371,7 +413,7 @@ class FileLoader:
             raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
                           rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
-                          rows_erased=self._erase(), load_id=self.load_id)
+                          rows_erased=self._erase(), load_id=self.load_id, warnings=self.warnings)
 
     def _erase(self) -> int:
         """Apply the erasure ledger to this load's rows, so an export cannot bring an erased record back.
@@ -525,6 +567,14 @@ class FileLoader:
                         f"where _load_id = {self.load_id} and _line > {header + read_before}{until}")
 
 
+def _names(columns: list[str], most: int = 20) -> str:
+    """Header names for a message: an export's header is not personal data, but a broken one may hold
+    anything, so each name is cut to 64 characters and at most `most` are listed."""
+    shown = [(c[:61] + "…" if len(c) > 64 else c) or "(empty)" for c in columns[:most]]
+    more = f" and {len(columns) - most} more" if len(columns) > most else ""
+    return ", ".join(shown) + more
+
+
 def line_texts(path: Path, numbers: Iterable[int]) -> dict[int, str]:
     """The text of the given 1-based physical lines of a UTF-8 file, in one forward read up to the last."""
     wanted, texts = set(numbers), {}
@@ -574,12 +624,13 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
         export_date = None
     con.execute("""
         insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, file_mtime_ns,
-            export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason, rows_erased)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason, rows_erased,
+            warnings)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [result.load_id, entity.system, entity.entity, result.source_file, result.file_hash,
          scan.size if scan else None, scan.mtime_ns if scan else None, export_date, entity.mode, result.status,
          result.rows_read, result.rows_loaded, result.rows_rejected, result.blank_lines, result.reason,
-         result.rows_erased])
+         result.rows_erased, result.warnings or None])
 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -691,6 +742,8 @@ def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, ut
         raise
     log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
              result.rows_loaded, result.rows_rejected, result.rows_erased)
+    if result.warnings:
+        log.warning("loaded with schema drift %s", result.message())
     return result
 
 
@@ -722,15 +775,43 @@ def find_files(inbox: Path, entities: Iterable[Entity]) -> list[tuple[Entity, Pa
     return found
 
 
+def unrecognised_files(inbox: Path, entities: Iterable[Entity], ignore: Iterable[str] = ()) -> list[str]:
+    """Files in the inbox (relative paths) that no entity's pattern claims and the inbox's `ignore` list does not
+    name (shell patterns, `*` crossing folders too). Folders linked into the inbox are not walked."""
+    claimed = {path.relative_to(inbox).as_posix() for _, path in find_files(inbox, entities)}
+    ignore = list(ignore)
+    found = []
+    for folder, _, files in os.walk(inbox):
+        for name in files:
+            relative = (Path(folder) / name).relative_to(inbox).as_posix()
+            if relative not in claimed and not any(fnmatch.fnmatchcase(relative, p) for p in ignore):
+                found.append(relative)
+    return sorted(found)
+
+
 def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: Path, entities: list[Entity],
                  on_file: Callable[[FileResult], None] | None = None, scratch: Path | None = None,
-                 key_path: Path | None = None) -> list[FileResult]:
-    """Load every new file of the inbox; `key_path` is the pseudonym key that matches the erasure ledger."""
+                 key_path: Path | None = None, ignore: Iterable[str] | None = None) -> list[FileResult]:
+    """Load every new file of the inbox; `key_path` is the pseudonym key that matches the erasure ledger.
+
+    Files no entity claims come last, as `unrecognised` results: not loaded, not a failure, but named (and
+    logged). `ignore`: patterns of files that are not exports; by default `inbox.yml` of the shipped
+    configuration (the sample generator's manifest.json).
+    """
     ensure_schema(con, entities)
     has_key = _define_key_macro(con, key_path)
+    if ignore is None:
+        ignore = load_inbox(DEFAULT_CONFIG_DIR).ignore
     results = []
     for entity, path in find_files(inbox, entities):
         result = ingest_file(con, entity, path, inbox, scratch, has_key)
+        results.append(result)
+        if on_file:
+            on_file(result)
+    for source_file in unrecognised_files(inbox, entities, ignore):
+        result = FileResult(source_file, None, None, "unrecognised",
+                            reason="matches no entity's file pattern: not loaded")
+        log.warning("unrecognised %s", result.message())
         results.append(result)
         if on_file:
             on_file(result)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from exports import header, write
 
 from ingest import load
-from ingest.config import DEFAULT_CONFIG_DIR, load_entities
+from ingest.config import DEFAULT_CONFIG_DIR, ConfigError, load_entities, load_inbox
 from ingest.load import ingest_inbox
 from warehouse.cli import main
 from warehouse.db import connect
@@ -129,7 +129,7 @@ def test_symlinks_out_of_the_inbox_are_refused_and_links_within_it_load(vault, t
     (inbox / "services/products_20240107.csv").symlink_to("../archive/gone.csv")         # a link to nothing
     (inbox / "billing").symlink_to(outside / "billing", target_is_directory=True)       # a folder out
 
-    results = {f: (r.status, r.reason) for f, r in ingest(vault, inbox).items()}
+    results = {f: (r.status, r.reason) for f, r in ingest(vault, inbox, ignore=["archive/*"]).items()}
     out = "a symbolic link out of the inbox: only files inside the inbox are read"
     assert results == {
         "billing/invoice_lines_20240201.csv": ("refused", f"billing/invoice_lines_20240201.csv: {out}"),
@@ -233,3 +233,116 @@ def test_line_numbers_hold_with_reader_rejects_blanks_and_decimal_rejects_anywhe
     assert [(line, kind, text) for line, kind, text in rejects if text != lines[line - 2]][:3] == []
     assert vault.execute("select count(*) from ingest.rejects where not regexp_full_match(record_key, 'I\\d{8}\\|[12]')"
                          ).fetchone()[0] == 0  # the key read from the raw text, after a blank line too
+
+
+# --- 2. schema drift is reported, or refused where the configuration says so; unrecognised files are named ----
+KEY_HANDOVERS_HEADER = header("key_handovers")
+
+
+def test_a_key_handover_export_without_a_disclosed_field_is_refused_naming_it(vault, tmp_path):
+    inbox = tmp_path / "inbox"
+    columns = KEY_HANDOVERS_HEADER.split(";")
+    values = ["H1", "C1", "ESP1", "K1", "Pekka", "Avain", "040 765 4321", "1.1.2024", "", "Securitas Oy", "1.1.2024"]
+    row = dict(zip(columns, values, strict=True))
+    kept = [c for c in columns if c != "holder_phone"]
+    write(inbox / "services/key_handovers_20240105.csv", [";".join(kept), ";".join(row[c] for c in kept)])
+    [result] = ingest_inbox(vault, inbox, ENTITIES)
+    assert (result.status, result.reason) == (
+        "refused", "services/key_handovers_20240105.csv: line 1: missing column(s) holder_phone "
+                   "(schema_drift.missing_columns: refuse)")
+    assert vault.execute("select count(*) from raw_services.key_handovers").fetchone()[0] == 0
+
+
+def test_missing_and_unexpected_columns_load_with_a_warning_in_the_output_json_and_load_log(tmp_path):
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    write(inbox / "services/products_20240105.csv",
+          ["product_code;product_name;category;monthly_list_price;notes", "BB100;Kuitu 100;broadband;29,90;Pekka"])
+    write(inbox / "services/products_20240106.csv", [PRODUCTS_HEADER, "BB100;Kuitu 100;broadband;29,90;24"])
+    warning = "missing column(s) vat_rate: loaded as empty; unexpected column(s) notes: not loaded"
+
+    outcome, results = cli_ingest(home, inbox)
+    assert outcome.exit_code == 0, outcome.output
+    drifted = results["services/products_20240105.csv"]
+    assert (drifted["status"], drifted["warnings"]) == (
+        "loaded", ["missing column(s) vat_rate: loaded as empty", "unexpected column(s) notes: not loaded"])
+    assert results["services/products_20240106.csv"]["warnings"] == []
+    assert f"Warning services/products_20240105.csv: {warning}" in " ".join(outcome.output.split())
+    assert "Pekka" not in outcome.output  # names of columns, never values
+
+    con = open_vault(home / "vault.duckdb", read_only=True)
+    try:
+        assert con.execute("select source_file, warnings from ingest.files order by load_id").fetchall() == [
+            ("services/products_20240105.csv", drifted["warnings"]), ("services/products_20240106.csv", None)]
+    finally:
+        con.close()
+    plain = CliRunner().invoke(main, ["--home", str(tmp_path / "home2"), "ingest", "--inbox", str(inbox)])
+    assert plain.exit_code == 0
+    assert f"Warning services/products_20240105.csv: {warning}" in " ".join(plain.output.split())
+    assert warning in (tmp_path / "home2/logs/warehouse.log").read_text()
+
+
+def test_the_entity_configuration_can_refuse_unexpected_columns(vault, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    spec_path = config / "services/products.yml"
+    spec_path.write_text(spec_path.read_text() + "schema_drift:\n  unexpected_columns: refuse\n")
+    inbox = tmp_path / "inbox"
+    write(inbox / "services/products_20240105.csv", [PRODUCTS_HEADER + ";notes", "BB100;Kuitu;broadband;29,90;24;x"])
+    [result] = ingest_inbox(vault, inbox, load_entities(config))
+    assert (result.status, result.reason) == (
+        "refused", "services/products_20240105.csv: line 1: unexpected column(s) notes "
+                   "(schema_drift.unexpected_columns: refuse)")
+
+
+def test_files_no_entity_claims_are_named_as_unrecognised_without_failing_the_ingest(tmp_path):
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    write(inbox / "services/products_20240105.csv", [PRODUCTS_HEADER, "BB100;Kuitu 100;broadband;29,90;24"])
+    write(inbox / "manifest.json", "{}")                                   # the generator's: ignored by inbox.yml
+    write(inbox / "crm/customers_20240105.csv.part", "customer_id\n")      # an upload not finished
+    write(inbox / "billing/laskut_20240105.csv", "x\n")                    # an export nobody configured
+    outcome, results = cli_ingest(home, inbox)
+    assert outcome.exit_code == 0, outcome.output
+    assert {f: r["status"] for f, r in results.items()} == {
+        "services/products_20240105.csv": "loaded", "crm/customers_20240105.csv.part": "unrecognised",
+        "billing/laskut_20240105.csv": "unrecognised"}
+    assert results["billing/laskut_20240105.csv"]["entity"] is None
+    text = " ".join(outcome.output.split())
+    assert "Unrecognised billing/laskut_20240105.csv: matches no entity's file pattern: not loaded" in text
+    assert "Unrecognised crm/customers_20240105.csv.part" in text and "manifest.json" not in text
+    assert "unrecognised billing/laskut_20240105.csv" in (home / "logs/warehouse.log").read_text()
+
+
+def test_a_vault_from_before_schema_drift_gets_the_warnings_column(tmp_path):
+    con = connect(tmp_path / "vault.duckdb")
+    con.execute("""create schema ingest; create table ingest.files (
+        load_id bigint primary key, system varchar, entity varchar, source_file varchar,
+        file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
+        status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
+        reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint)""")
+    inbox = tmp_path / "inbox"
+    write(inbox / "services/products_20240105.csv", ["product_code;product_name;category;monthly_list_price",
+                                                     "BB100;Kuitu 100;broadband;29,90"])
+    [result] = ingest_inbox(con, inbox, ENTITIES)
+    assert result.status == "loaded"
+    assert con.execute("select warnings from ingest.files").fetchall() == [
+        (["missing column(s) vat_rate: loaded as empty"],)]
+    con.close()
+
+
+@pytest.mark.parametrize(("file", "edit", "problem"), [
+    ("services/products.yml", lambda t: t + "schema_drift:\n  missing_columns: ignore\n",
+     r"schema_drift\.missing_columns must be one of \('warn', 'refuse'\), not 'ignore'"),
+    ("services/products.yml", lambda t: t + "schema_drift:\n  missing_column: warn\n", "missing or unknown key"),
+    ("services/products.yml", lambda t: t.replace("decimal(5,2)", "decimal(38,2)"),
+     r"vat_rate: DECIMAL\(38,2\) must have a scale <= precision <= 37"),
+    ("inbox.yml", lambda t: "ignore: manifest.json\n", "ignore must be a list of file patterns"),
+    ("inbox.yml", lambda t: "ignored: [manifest.json]\n", "only the key 'ignore' is known"),
+])
+def test_drift_inbox_and_decimal_settings_are_checked_when_the_configuration_loads(tmp_path, file, edit, problem):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    path = config / file
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError, match=problem):
+        load_entities(config)
+    assert load_inbox(DEFAULT_CONFIG_DIR).ignore == ("manifest.json",)

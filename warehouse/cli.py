@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest.config import DEFAULT_CONFIG_DIR, load_entities
+from ingest.config import DEFAULT_CONFIG_DIR, load_entities, load_inbox
 from ingest.load import FileResult, find_files, ingest_inbox
 from warehouse.db import DEFAULT_MEMORY_LIMIT
 from warehouse.home import Home, configure_logging
@@ -144,13 +144,16 @@ def _ingest(obj: dict, inbox: Path, config_dir: Path = DEFAULT_CONFIG_DIR, as_js
                     print(json.dumps(result.as_dict()), flush=True)
                 progress.update(task, advance=1, description=f"Ingested {result.source_file}")
 
-            results = ingest_inbox(con, inbox, entities, on_file=on_file, key_path=key_file(home.root))
+            results = ingest_inbox(con, inbox, entities, on_file=on_file, key_path=key_file(home.root),
+                                   ignore=load_inbox(config_dir).ignore)
     finally:
         con.close()
     if not as_json:
         _print_ingest_summary(results)
-    for refused in (r for r in results if r.status == "refused"):
-        console.print(f"[red]Refused[/] {refused.reason}")
+    labels = {"refused": "[red]Refused[/]", "unrecognised": "[yellow]Unrecognised[/]", "loaded": "[yellow]Warning[/]"}
+    for result in results:  # refusals, schema drift and unrecognised files, one line per file
+        if message := result.message():
+            console.print(f"{labels[result.status]} {message}")
     return results
 
 
@@ -158,7 +161,7 @@ def _print_ingest_summary(results: list[FileResult]) -> None:
     table = Table(title="Ingest", title_justify="left")
     for column in ("entity", "files", "loaded", "unchanged", "refused", "rows loaded", "rows rejected"):
         table.add_column(column, justify="left" if column == "entity" else "right", no_wrap=True)
-    for entity in sorted({r.entity for r in results}):
+    for entity in sorted({r.entity for r in results if r.entity}):  # unrecognised files have none
         mine = [r for r in results if r.entity == entity]
         count = {s: sum(r.status == s for r in mine) for s in ("loaded", "unchanged", "refused")}
         table.add_row(entity, str(len(mine)), str(count["loaded"]), str(count["unchanged"]),
