@@ -1,4 +1,4 @@
-"""Erasure by the ledger: what deleting or anonymising a record means in each raw table.
+"""Erasure by the ledger: what deleting or anonymising a record means in each raw table, and in the rejects.
 
 `retention.erasure_ledger` (vault) lists every record the retention enforcement erased, by record type and
 pseudonymous key (HMAC of the record id, the `record_key` of privacy.retention_status), never by the id or
@@ -6,6 +6,12 @@ the data. Both the enforcement (over every version in raw) and the ingest (over 
 loading) run the same statements from here, so an export that still carries an erased record cannot bring
 it back. The statements call `pseudonymous_key`, the macro of warehouse/pseudonym.py, which the caller
 defines on its connection.
+
+A row can also land in `ingest.rejects`, whole, as the raw text of a line the ingest could not read. Such a
+line is matched field by field (`erase_rejects`): any field of it, or two neighbouring fields joined by `/`
+(an invoice line's `invoice_id/line_no`), whose key is in the ledger, of any record type, makes it a line of
+an erased record. It keeps its load, file, line, column and reason (the accounting of its file still holds)
+and loses its raw text and the value a reason quotes; its record key too when the record was deleted.
 """
 
 from __future__ import annotations
@@ -33,9 +39,17 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "hetu", "email", "phone", "street_
                    "billing_street_address", "billing_postal_code", "billing_city", "einvoice_address")
 
 
+TRIMMED = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what staging's `clean_string` trims
+REJECTS = "ingest.rejects"
+# What a rejected line is cut at into fields: the CSV delimiters in use (`;` by the contract, `,`, `|`, tab),
+# quotes, and JSON's punctuation, so a JSON line gives its keys and values. Cutting a free-text field into
+# more pieces only adds candidates; an id holding one of these characters would not be found.
+FIELD_SEPARATORS = r"""[;,|\t"'{}\[\]:]"""
+
+
 def _id(column: str) -> str:
     """A raw id cleaned as staging's `clean_string` does: the key must be the one the retention models hash."""
-    return f"nullif(trim({column}, ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
+    return f"nullif(trim({column}, {TRIMMED}), '')"
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,8 @@ def ledger_size(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def erase(con: duckdb.DuckDBPyConnection, table: str | None = None, load_id: int | None = None) -> dict[str, int]:
-    """Delete / anonymise the ledger's records in raw (one table, one load, or all); rows touched per table.
+    """Delete / anonymise the ledger's records in raw and in the rejects (one table, one load, or all); rows
+    touched per table (`ingest.rejects`: rejected lines whose raw text went).
 
     Runs inside the caller's transaction. An anonymised row whose fields are already null is not counted
     again, so a second run reports nothing.
@@ -112,4 +127,47 @@ def erase(con: duckdb.DuckDBPyConnection, table: str | None = None, load_id: int
                 update {spec.table} set {assignments}
                 where {scope}({_matches(spec.anonymises)}) and ({remaining})""").fetchone()[0]
         touched[spec.table] = count
+    if table in (None, REJECTS):
+        touched[REJECTS] = erase_rejects(con, load_id)
     return touched
+
+
+def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None) -> int:
+    """Rejected lines (of one load, or all) that carry the id of an erased record: raw text and quoted value
+    removed, record key too for a deleted record; how many lines. Runs inside the caller's transaction.
+
+    The ledger holds keys, not ids, so each field of the line is hashed and looked up, whatever the record
+    type: a line is not parsed by its file's header (not kept), and a line the reader rejected for a wrong
+    number of fields has them out of place anyway.
+    """
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name || '.' || table_name = ?",
+                         [REJECTS]).fetchone()[0]
+    if not exists:
+        return 0
+    scope = f"and load_id = {int(load_id)}" if load_id is not None else ""
+    separators = FIELD_SEPARATORS.replace("'", "''")
+    con.execute(f"""
+        create or replace temp table _erased_rejects as
+        with lines as (
+            select rowid as row_id,
+                list_filter(list_transform(regexp_split_to_array(raw_text, '{separators}'),
+                    field -> trim(field, {TRIMMED})), field -> field <> '') as fields
+            from {REJECTS} where raw_text is not null {scope}
+        ),
+        fields as (select row_id, unnest(fields) as field, unnest(range(1, len(fields) + 1)) as i from lines),
+        candidates as (
+            select row_id, field as id from fields
+            union all
+            -- invoice_id/line_no; the next field but one too, for JSON puts a key between two values
+            select a.row_id, a.field || '/' || coalesce(try_cast(b.field as bigint)::varchar, b.field)
+            from fields as a join fields as b on a.row_id = b.row_id and b.i in (a.i + 1, a.i + 2)
+        )
+        select distinct row_id from candidates
+        where pseudonymous_key(id) in (select record_key from retention.erasure_ledger)""")
+    return con.execute(f"""
+        update {REJECTS} set
+            raw_text = null,
+            reason = regexp_replace(reason, 'string ".*" (to|according)', 'string "…" \\1'),
+            record_key = case when pseudonymous_key(replace(record_key, '|', '/')) in (
+                select record_key from retention.erasure_ledger where action = 'delete') then null else record_key end
+        where rowid in (select row_id from _erased_rejects)""").fetchone()[0]

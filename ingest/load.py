@@ -10,6 +10,13 @@ Promises, per file:
 - a value with more decimals than its DECIMAL(p,s) holds is such a reject, never rounded (`0,005` in a
   DECIMAL(14,2) column); in a CSV file found in the same read, and the rows located by a second read only
   when some were held back;
+- whatever keeps it from being read (our refusals, DuckDB's reader, the csv module, the operating system, a
+  header over HEADER_LIMIT, a symbolic link out of the inbox) refuses this file, named with the problem in
+  ingest.files, and the other files still load;
+- a header that differs from the configured columns loads with `warnings` naming the columns, or is refused,
+  as the entity's `schema_drift` says; files no entity claims come back as `unrecognised`;
+- the erasure ledger applies to its rows and to its rejects (ingest/erasure.py): an erased record does not
+  come back, not even as the raw text of a line that could not be read;
 - a file is identified by its content hash: the same content twice changes nothing, a corrected file under
   the same name is a new version (staging keeps only the newest version of each name).
 
@@ -36,7 +43,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.config import DEFAULT_CONFIG_DIR, Entity, decimal_spec, load_inbox
-from ingest.erasure import ensure_ledger, erase, ledger_size
+from ingest.erasure import ensure_ledger, erase, erase_rejects, ledger_size
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,7 @@ class FileResult:
     rows_rejected: int = 0
     blank_lines: int = 0
     rows_erased: int = 0  # of rows_loaded: erased by the retention ledger right after loading
+    rejects_erased: int = 0  # of rows_rejected: lines of erased records, their raw text removed by the ledger
     load_id: int | None = None
     reason: str | None = None
     # Schema drift the configuration lets load: columns of the contract missing from the header (loaded as
@@ -266,7 +274,7 @@ class FileLoader:
             raise RefusedFile(f"line 1: missing required column(s) {', '.join(missing)}")
         self._check_drift(header)
         # Read every header column: configured ones with their type, anything else as text (then dropped).
-        # Decimals are read wider (WIDE_DECIMAL) so that digits the configured scale would round are seen.
+        # Decimals are read wider (_read_type), so that digits the configured scale would round are seen.
         read_types = {f"c{i}": _read_type(entity.columns.get(by_source.get(h, ""), "VARCHAR"))
                       for i, h in enumerate(header)}
         position = {by_source[h]: f"c{i}" for i, h in enumerate(header) if h in by_source}
@@ -411,21 +419,26 @@ class FileLoader:
             from _ingest_rejects""")
         if loaded == 0 and entity.mode == "snapshot":
             raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
+        rows_erased, rejects_erased = self._erase()
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
                           rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
-                          rows_erased=self._erase(), load_id=self.load_id, warnings=self.warnings)
+                          rows_erased=rows_erased, rejects_erased=rejects_erased, load_id=self.load_id,
+                          warnings=self.warnings)
 
-    def _erase(self) -> int:
-        """Apply the erasure ledger to this load's rows, so an export cannot bring an erased record back.
+    def _erase(self) -> tuple[int, int]:
+        """Apply the erasure ledger to this load's rows and rejects, so an export cannot bring an erased record
+        back, not even as the raw text of a line it could not read.
 
         The rows were loaded (rows_read = loaded + rejected still holds) and are then deleted or anonymised
-        in the same transaction; rows_erased counts them, as part of rows_loaded.
+        in the same transaction; rows_erased counts them, as part of rows_loaded. Rejected lines of erased
+        records stay rejects (file, line, column, reason) without their text: rejects_erased, of rows_rejected.
         """
         if not ledger_size(self.con):
-            return 0
+            return 0, 0
         if not self.has_key:
             raise RefusedFile("the erasure ledger is not empty but no pseudonym key was given to match it")
-        return sum(erase(self.con, self.entity.raw_table, self.load_id).values())
+        rows = sum(erase(self.con, self.entity.raw_table, self.load_id).values())
+        return rows, erase_rejects(self.con, self.load_id)
 
     def _record_key_sql(self) -> str:
         """SQL over a reject's `raw_text` that reads its key: by header position (CSV) or by name (JSON)."""
@@ -740,8 +753,8 @@ def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, ut
     except BaseException:
         con.rollback()
         raise
-    log.info("loaded %s: load %s, %s rows, %s rejected, %s erased by the ledger", source_file, load_id,
-             result.rows_loaded, result.rows_rejected, result.rows_erased)
+    log.info("loaded %s: load %s, %s rows, %s rejected, %s rows and %s rejects erased by the ledger", source_file,
+             load_id, result.rows_loaded, result.rows_rejected, result.rows_erased, result.rejects_erased)
     if result.warnings:
         log.warning("loaded with schema drift %s", result.message())
     return result

@@ -17,9 +17,12 @@ from exports import header, write
 
 from ingest import load
 from ingest.config import DEFAULT_CONFIG_DIR, ConfigError, load_entities, load_inbox
+from ingest.erasure import ensure_ledger, erase
 from ingest.load import ingest_inbox
 from warehouse.cli import main
 from warehouse.db import connect
+from warehouse.keys import create_key
+from warehouse.pseudonym import pseudonymous_key, read_key
 from warehouse.vault import open_vault
 
 ENTITIES = load_entities()
@@ -346,3 +349,91 @@ def test_drift_inbox_and_decimal_settings_are_checked_when_the_configuration_loa
     with pytest.raises(ConfigError, match=problem):
         load_entities(config)
     assert load_inbox(DEFAULT_CONFIG_DIR).ignore == ("manifest.json",)
+
+
+# --- 5. a rejected line of an erased record keeps its place in the accounting, not its text -------------------
+CUSTOMERS_HEADER = header("customers")
+
+
+def customer(customer_id: str, first: str, hetu: str, created: str = "1.1.2020 8:00:00") -> str:
+    values = {"customer_id": customer_id, "customer_type": "person", "first_name": first, "last_name": "Virtanen",
+              "hetu": hetu, "email": f"{first.lower()}@example.fi", "phone": "040 123 4567",
+              "country_code": "FI", "language": "fi", "marketing_consent": "0", "created_at": created,
+              "updated_at": "1.1.2024 8:00:00"}
+    return ";".join(values.get(c, "") for c in CUSTOMERS_HEADER.split(";"))
+
+
+def erasure_inbox(inbox: Path) -> None:
+    """A rejected line for erased records of four types (and one for a record that is not erased)."""
+    write(inbox / "crm/customers_20240105.csv", [
+        CUSTOMERS_HEADER,
+        customer("C0000001", "Aino", "010180-123A", created="31.2.2020 8:00:00"),  # erased, rejected
+        customer("C0000002", "Matti", "290284-9876", created="31.2.2020 8:00:00"),  # kept, rejected
+        customer("C0000003", "Liisa", "150375-456B")])
+    write(inbox / "billing/invoice_lines_20240201.csv",
+          [INVOICE_LINES_HEADER, invoice_line(2, "x"), invoice_line(3)], "iso-8859-15")  # I00000001/1 rejected
+    write(inbox / "crm/tickets_20240105.jsonl", ['{"ticket_id": "T00000061", "customer_id": "C0000006", "subj'])
+    write(inbox / "services/key_handovers_20240105.csv", [
+        KEY_HANDOVERS_HEADER,
+        "H00000061;C0000006;ESP1;K1;Pekka;Avain;040 765 4321;1.1.2019;1.13.2023;Securitas Oy;1.1.2019",
+        "H00000062;C0000006;ESP1;K2;Pekka;Avain;040 765 4321;1.1.2019;;Securitas Oy;1.1.2019"])
+
+
+def with_ledger(con, key: Path, erased: list[tuple[str, str, str]]) -> None:
+    ensure_ledger(con)
+    secret = read_key(key)
+    con.executemany("insert into retention.erasure_ledger values (?, ?, 'test', 'test', ?, current_date)",
+                    [(pseudonymous_key(secret, record_id), record_type, action)
+                     for record_type, record_id, action in erased])
+
+
+ERASED = [("customer", "C0000001", "anonymise"), ("invoice_line", "I00000001/1", "delete"),
+          ("ticket", "T00000061", "delete"), ("key_handover", "H00000061", "delete")]
+
+
+def test_the_ingest_keeps_no_raw_text_of_a_rejected_line_of_an_erased_record(vault, tmp_path):
+    key = tmp_path / "pseudonym.key"
+    create_key(key)
+    with_ledger(vault, key, ERASED)
+    inbox = tmp_path / "inbox"
+    erasure_inbox(inbox)
+    results = ingest(vault, inbox, key_path=key)
+
+    assert all(r.status == "loaded" and r.rows_read == r.rows_loaded + r.rows_rejected for r in results.values())
+    assert {f: r.rejects_erased for f, r in results.items()} == {
+        "crm/customers_20240105.csv": 1, "billing/invoice_lines_20240201.csv": 1, "crm/tickets_20240105.jsonl": 1,
+        "services/key_handovers_20240105.csv": 1}
+    rejects = {(r[0], r[1]): r[2:] for r in vault.execute(
+        "select source_file, line, column_name, reason, raw_text, record_key from ingest.rejects").fetchall()}
+    customers = "crm/customers_20240105.csv"
+    assert rejects[(customers, 2)] == (
+        "created_at", "Error when converting column \"created_at\". Could not convert string \"…\" to 'TIMESTAMP'",
+        None, "C0000001")  # anonymised: the customer number stays, as in raw
+    assert "290284-9876" in rejects[(customers, 3)][2]  # not erased: kept whole
+    assert rejects[("billing/invoice_lines_20240201.csv", 2)][2:] == (None, None)  # deleted: the key goes too
+    assert rejects[("crm/tickets_20240105.jsonl", 1)][2:] == (None, None)
+    assert rejects[("services/key_handovers_20240105.csv", 2)][2:] == (None, None)
+    text = repr(vault.execute("from ingest.rejects").fetchall())
+    assert not [v for v in ("Aino", "010180-123A", "T00000061", "H00000061", "Pekka", "1.13.2023") if v in text]
+
+
+def test_erase_over_the_vault_clears_older_rejects_of_records_erased_since(vault, tmp_path):
+    key = tmp_path / "pseudonym.key"
+    create_key(key)
+    inbox = tmp_path / "inbox"
+    erasure_inbox(inbox)
+    ingest(vault, inbox, key_path=key)  # the ledger is empty: every reject keeps its text
+    assert vault.execute("select count(*) from ingest.rejects where raw_text is null").fetchone()[0] == 0
+    accounting = vault.execute("select load_id, source_file, line, column_name from ingest.rejects order by all"
+                               ).fetchall()
+
+    with_ledger(vault, key, ERASED)
+    vault.begin()
+    touched = erase(vault)
+    vault.commit()
+    assert touched["ingest.rejects"] == 4
+    assert vault.execute("select source_file, line from ingest.rejects where raw_text is not null").fetchall() == [
+        ("crm/customers_20240105.csv", 3)]
+    assert vault.execute("select load_id, source_file, line, column_name from ingest.rejects order by all"
+                         ).fetchall() == accounting
+    assert erase(vault)["ingest.rejects"] == 0  # a second run: nothing left to erase
