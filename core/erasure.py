@@ -10,6 +10,12 @@ Which tables, which rows and which columns is not written here: the application 
 the ingest configuration (raw tables and their keys) and the data map (which columns identify a person, and
 which record types are anonymised rather than deleted): privacy/config.py `erasure_tables`. The statements
 call `pseudonymous_key`, the macro of core/pseudonym.py, which the caller defines on its connection.
+
+A row can also land in `ingest.rejects`, whole, as the raw text of a line the ingest could not read. Such a
+line is matched field by field (`erase_rejects`): any field of it, or two neighbouring fields joined by `/`
+(an invoice line's `invoice_id/line_no`), whose key is in the ledger, of any record type, makes it a line of
+an erased record. It keeps its load, file, line, column and reason (the accounting of its file still holds)
+and loses its raw text and the value a reason quotes; its record key too when the record was deleted.
 """
 
 from __future__ import annotations
@@ -25,10 +31,17 @@ import duckdb
 from core import files
 from core.sql import ident, literal, relation_exists
 
+TRIMMED = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what staging's `clean_string` trims
+REJECTS = "ingest.rejects"
+# What a rejected line is cut at into fields: the CSV delimiters in use (`;` by the contract, `,`, `|`, tab),
+# quotes, and JSON's punctuation, so a JSON line gives its keys and values. Cutting a free-text field into
+# more pieces only adds candidates; an id holding one of these characters would not be found.
+FIELD_SEPARATORS = r"""[;,|\t"'{}\[\]:]"""
+
 
 def clean_id(column: str) -> str:
     """A raw id cleaned as staging's `clean_string` does: the key must be the one the retention models hash."""
-    return f"nullif(trim({column}, ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
+    return f"nullif(trim({column}, {TRIMMED}), '')"
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,6 @@ class RawTable:
     table: str
     key: tuple[str, ...]
     columns: Mapping[str, str]  # column -> DuckDB type
-    delimiter: str = ";"
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,6 @@ class TableErasure:
     # record types whose erasure anonymises this table's rows that refer to them -> SQL of the reference
     references: Mapping[str, str] = field(default_factory=dict)
     identifying: tuple[str, ...] = ()  # the columns anonymising nulls
-    source_delimiter: str = ";"  # how a rejected line of this table's exports separates its fields
 
 
 def _in_ledger(expr: str, record_types: Iterable[str]) -> str:
@@ -67,8 +78,9 @@ def ledger_size(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, only: str | None = None,
-          load_id: int | None = None) -> dict[str, int]:
-    """Delete / anonymise the ledger's records in raw (one table `only`, one load, or all); rows per table.
+          load_id: int | None = None, rejects: bool = True) -> dict[str, int]:
+    """Delete / anonymise the ledger's records in raw (one table `only`, one load, or all) and, with `rejects`,
+    in the rejected lines (of that load, or all); rows per table (`ingest.rejects` among them).
 
     Runs inside the caller's transaction. An anonymised row whose fields are already null is not counted
     again, so a second run reports nothing.
@@ -92,7 +104,48 @@ def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, onl
                 update {spec.table} set {assignments}
                 where {scope}({' or '.join(anonymised_by)}) and ({remaining})""").fetchone()[0]
         touched[spec.table] = count
+    if rejects:
+        touched[REJECTS] = erase_rejects(con, load_id)
     return touched
+
+
+def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None) -> int:
+    """Rejected lines (of one load, or all) that carry the id of an erased record: raw text and quoted value
+    removed, record key too for a deleted record; how many lines. Runs inside the caller's transaction.
+
+    The ledger holds keys, not ids, so each field of the line is hashed and looked up, whatever the record
+    type: a line is not parsed by its file's header (not kept), and a line the reader rejected for a wrong
+    number of fields has them out of place anyway.
+    """
+    if not relation_exists(con, REJECTS, tables_only=True):
+        return 0
+    scope = f"and load_id = {int(load_id)}" if load_id is not None else ""
+    separators = FIELD_SEPARATORS.replace("'", "''")
+    con.execute(f"""
+        create or replace temp table _erased_rejects as
+        with lines as (
+            select rowid as row_id,
+                list_filter(list_transform(regexp_split_to_array(raw_text, '{separators}'),
+                    field -> trim(field, {TRIMMED})), field -> field <> '') as fields
+            from {REJECTS} where raw_text is not null {scope}
+        ),
+        fields as (select row_id, unnest(fields) as field, unnest(range(1, len(fields) + 1)) as i from lines),
+        candidates as (
+            select row_id, field as id from fields
+            union all
+            -- invoice_id/line_no; the next field but one too, for JSON puts a key between two values
+            select a.row_id, a.field || '/' || coalesce(try_cast(b.field as bigint)::varchar, b.field)
+            from fields as a join fields as b on a.row_id = b.row_id and b.i in (a.i + 1, a.i + 2)
+        )
+        select distinct row_id from candidates
+        where pseudonymous_key(id) in (select record_key from retention.erasure_ledger)""")
+    return con.execute(f"""
+        update {REJECTS} set
+            raw_text = null,
+            reason = regexp_replace(reason, 'string ".*" (to|according)', 'string "…" \\1'),
+            record_key = case when pseudonymous_key(replace(record_key, '|', '/')) in (
+                select record_key from retention.erasure_ledger where action = 'delete') then null else record_key end
+        where rowid in (select row_id from _erased_rejects)""").fetchone()[0]
 
 
 # --- the journal: an erasure is committed in the vault first, then finished outside it ----------------------

@@ -22,7 +22,8 @@ create table if not exists ingest.files (
     load_id bigint primary key, system varchar, entity varchar, source_file varchar,
     file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
     status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
-    reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint
+    reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint,
+    warnings varchar[]  -- the schema drift a file was loaded with (column names only)
 );
 -- every rejected row: file, line, column, reason, the raw text (cleared when its record is erased)
 create table if not exists ingest.rejects (
@@ -127,6 +128,7 @@ create table if not exists quality.check_results (
 
 # Columns added after vaults were made: (table, column, type)
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("ingest.files", "warnings", "varchar[]"),
     # the erased record's customer (pseudonymous key) and the day of its own clock's event (a ticket closed, a
     # key returned, a case closed): the customer relationship's end must not move back when they are deleted
     ("retention.erasure_ledger", "customer_key", "varchar"),

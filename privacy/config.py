@@ -220,7 +220,7 @@ def erasure_tables(data_map: DataMap, raw_tables: Iterable[RawTable]) -> list[Ta
         if dataset.subject_column and own_type != "customer" and columns:
             references["customer"] = clean_id(dataset.subject_column)
         specs.append(TableErasure(raw.table, raw.system, own_type, record_id, dataset.on_erasure, references,
-                                  tuple(columns), raw.delimiter))
+                                  tuple(columns)))
     return specs
 
 

@@ -222,8 +222,7 @@ def _ingest(settings: Settings, inbox: Path, as_json: bool) -> pipeline.IngestRe
             progress.update(task, advance=1, description=f"Ingested {escape(result.source_file)}")
 
         result = pipeline.ingest(settings, inbox, on_file=on_file)
-    if not as_json:
-        _print_ingest(result)
+    _print_ingest(result, table=not as_json)
     return result
 
 
@@ -233,19 +232,27 @@ def _ingest_counts(result: pipeline.IngestResult) -> dict[str, int]:
             "rows_rejected": sum(r.rows_rejected for r in result.files)}
 
 
-def _print_ingest(result: pipeline.IngestResult) -> None:
+def _print_ingest(result: pipeline.IngestResult, table: bool = True) -> None:
+    """The summary table (stderr), and one line per file refused, drifted or unrecognised (also with --json)."""
+    if table:
+        console.print(_ingest_table(result))
+    labels = {"refused": "[red]Refused[/]", "unrecognised": "[yellow]Unrecognised[/]", "loaded": "[yellow]Warning[/]"}
+    for file in result.files:
+        if message := file.message():
+            console.print(f"{labels[file.status]} {escape(message)}", highlight=False)
+
+
+def _ingest_table(result: pipeline.IngestResult) -> Table:
     table = Table(title="Ingest", title_justify="left")
     for column in ("entity", "files", "loaded", "unchanged", "refused", "rows loaded", "rows rejected"):
         table.add_column(column, justify="left" if column == "entity" else "right", no_wrap=True)
-    for entity in sorted({r.entity for r in result.files}):
+    for entity in sorted({r.entity for r in result.files if r.entity}):  # unrecognised files have none
         mine = [r for r in result.files if r.entity == entity]
         count = {s: sum(r.status == s for r in mine) for s in ("loaded", "unchanged", "refused")}
         table.add_row(entity, str(len(mine)), str(count["loaded"]), str(count["unchanged"]),
                       str(count["refused"]) if count["refused"] else "",
                       f"{sum(r.rows_loaded for r in mine):,}", f"{sum(r.rows_rejected for r in mine):,}")
-    console.print(table)
-    for refused in result.refused:
-        console.print(f"[red]Refused[/] {escape(refused.reason or refused.source_file)}", highlight=False)
+    return table
 
 
 # --- build ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from core.lock import home_lock
 from core.pseudonym import load_secret, macro_sql, pseudonymous_key
 from core.settings import Settings
 from core.vault import open_vault
-from ingest.config import load_entities
+from ingest.config import load_entities, load_inbox
 from ingest.load import FileResult, find_files, ingest_inbox, totals
 from privacy.config import erasure_tables, load_data_map
 from warehouse import build as builder
@@ -113,6 +113,10 @@ class IngestResult:
         return [r for r in self.files if r.status == "loaded"]
 
     @property
+    def unrecognised(self) -> list[FileResult]:
+        return [r for r in self.files if r.status == "unrecognised"]
+
+    @property
     def status(self) -> Status:
         return Status.BROKEN if self.refused else Status.OK
 
@@ -138,7 +142,7 @@ def _ingest(settings: Settings, inbox: Path, on_file: Callable[[FileResult], Non
     con = open_vault(settings)
     try:
         results = ingest_inbox(con, inbox, entities, scratch=settings.home.scratch, erasure=tables, secret=secret,
-                               on_file=on_file)
+                               ignore=load_inbox(settings.ingest_config).ignore, on_file=on_file)
     finally:
         con.close()
     return IngestResult(results)
