@@ -62,7 +62,6 @@ from privacy.config import (
     record_type,
 )
 from privacy.notice import load_labels, period_words, translated
-from retention.policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None 
     return rows
 
 
-def _retention_rules(policy: Policy, table: str) -> list[dict[str, Any]]:
+def _retention_rules(policy, table: str) -> list[dict[str, Any]]:
     events = load_labels().clock_events  # the notice's words: both documents state retention alike
     out = []
     for rule in policy.rules:
@@ -223,7 +222,7 @@ def _record_retention(records: dict[tuple[str, str], dict], dataset: Dataset, va
 
 
 def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: DataMap, disclosures: Disclosures,
-             register: Register, policy: Policy) -> dict[str, Any]:
+             register: Register, policy) -> dict[str, Any]:
     """The access package of the person with these customer ids (a dict of Python values)."""
     missing = [t for t in [*data_map.datasets, CUSTOMERS] if not _relation_exists(con, t)]
     if missing:
@@ -293,7 +292,7 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
 
 
 # --- the request ------------------------------------------------------------------------------------------
-def subject_access(settings: Settings, secret: bytes, identifier_type: str, value: str, *, verified_by: str,
+def subject_access(settings: Settings, secret: bytes, policy, identifier_type: str, value: str, *, verified_by: str,
                    request_ref: str | None = None, now: datetime | None = None) -> AccessResult:
     """Answer one access request: find the person, write the package, log the request (found or not).
 
@@ -311,7 +310,6 @@ def subject_access(settings: Settings, secret: bytes, identifier_type: str, valu
     data_map = load_data_map(settings.privacy_config)
     disclosures = load_disclosures(settings.privacy_config, data_map=data_map)
     register = load_register(settings.privacy_config)
-    policy = load_policy(settings.retention_policy)
 
     con = open_vault(settings, read_only=True)
     try:
@@ -383,14 +381,15 @@ def example_subject(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, *, now: datetime | None = None) -> int:
-    """Delete the access packages of people whose data was erased, and those past the policy's period for
-    answers (retention/policy.yml `request_answers`); the request log stays. How many were removed."""
+def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, period=None, *,
+                    now: datetime | None = None) -> int:
+    """Delete the access packages of people whose data was erased, and those older than `period` (the retention
+    policy's `request_answers`: a retention.policy.Period, None to keep them); the request log stays.
+    How many were removed."""
     folder = settings.home.access
     if not folder.is_dir():
         return 0
     files.remove_strays(folder)
-    period = load_policy(settings.retention_policy).answers_period
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(LOCAL_TZ)).date()
     rows = con.execute("""
         select request_id,

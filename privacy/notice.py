@@ -12,7 +12,7 @@ warehouse itself, so the notice and the system cannot drift apart:
   of its personal columns (labels in categories.yml), and which purposes and sources are in use;
 - disclosures.yml (`load_disclosures`): the rules, recipients and countries of § 7; the EU/EEA statement is
   derived from the recipients' countries;
-- retention/policy.yml (retention/policy.py `load_policy`): each category's period, clock and legal basis;
+- retention/policy.yml (loaded by the caller with retention/policy.py): each category's period, clock and legal basis;
 - the warehouse's code, for the technical measures of § 8: each is stated only while a check of what the code
   does holds (`MEASURES`).
 
@@ -25,7 +25,6 @@ configuration only, never the vault or analytics.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable
@@ -40,7 +39,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from core import files
 from privacy.config import CONFIG_DIR, NOT_PERSONAL, load_data_map, load_disclosures, load_register
 from reports.i18n import long_date
-from retention.policy import Period, load_policy
 
 LABELS_DIR = Path(__file__).resolve().parent
 TEMPLATES = LABELS_DIR / "templates"
@@ -186,7 +184,7 @@ class Notice:
     versions: str
 
 
-def period_words(period: Period, lang: str) -> str:
+def period_words(period, lang: str) -> str:
     """P3Y -> '3 vuotta' / '3 years'; P1Y6M -> '1 vuosi ja 6 kuukautta' / '1 year and 6 months'."""
     units = {"fi": (("vuosi", "vuotta"), ("kuukausi", "kuukautta"), ("päivä", "päivää")),
              "en": (("year", "years"), ("month", "months"), ("day", "days"))}[lang]
@@ -196,17 +194,15 @@ def period_words(period: Period, lang: str) -> str:
     return conjunction.join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else parts[0]
 
 
-def build_notice(lang: str, *, config_dir: Path = CONFIG_DIR, policy_path: str | os.PathLike | None = None,
-                 labels_dir: Path = LABELS_DIR) -> Notice:
-    """The notice in `lang` from the privacy configuration in `config_dir` and the retention policy
-    (`policy_path`, default retention/policy.yml)."""
+def build_notice(lang: str, *, policy, config_dir: Path = CONFIG_DIR, labels_dir: Path = LABELS_DIR) -> Notice:
+    """The notice in `lang` from the privacy configuration in `config_dir` and the retention policy (a loaded
+    retention.policy.Policy: the caller reads it, so the notice describes the policy the warehouse runs on)."""
     if lang not in LANGS:
         raise NoticeError(f"language {lang!r} is not one of {', '.join(LANGS)}")
     labels = load_labels(labels_dir)
     register = load_register(config_dir)
     data_map = load_data_map(config_dir)
     disclosures = load_disclosures(config_dir, data_map)
-    policy = load_policy(policy_path)
     t = {key: entry[lang] for key, entry in labels.text.items()}
 
     def finnish(english: str, what: str) -> str:
@@ -326,7 +322,7 @@ def render_markdown(notice: Notice) -> str:
 def write_notice(out_dir: Path, langs: Iterable[str] = LANGS, **sources: Any) -> list[Path]:
     """Write `<stem>.html` and `<stem>.md` per language into out_dir; returns the paths.
 
-    `sources`: config_dir, policy_path, labels_dir as for `build_notice`. Every language is built before
+    `sources`: policy, config_dir, labels_dir as for `build_notice`. Every language is built before
     anything is written, so a missing translation leaves the earlier files as they were.
     """
     notices = [build_notice(lang, **sources) for lang in dict.fromkeys(langs)]

@@ -32,6 +32,8 @@ from privacy.notice import (
 )
 from retention.policy import CLOCK_EVENTS, DEFAULT_POLICY, Period, load_policy
 
+POLICY = load_policy()
+
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
 SEED_FI = SEED / "tietosuojaseloste.fi.txt"
 SEED_EN = SEED / "privacy-notice.en.md"
@@ -117,7 +119,7 @@ def edit(path: Path, old: str, new: str) -> None:
 def shipped(tmp_path_factory) -> dict[str, dict[str, str]]:
     """The notices of the shipped configuration, as written to disk: lang -> {"md": text, "html": text}."""
     out = tmp_path_factory.mktemp("notice")
-    paths = write_notice(out)
+    paths = write_notice(out, policy=POLICY)
     assert sorted(p.name for p in paths) == sorted(f"{FILE_STEMS[lang]}{suffix}" for lang in ("fi", "en")
                                                    for suffix in (".html", ".md"))
     return {lang: {kind: (out / f"{FILE_STEMS[lang]}.{kind}").read_text(encoding="utf-8") for kind in ("md", "html")}
@@ -236,15 +238,15 @@ def test_the_notice_holds_no_customer_data(shipped):
 def test_retention_period_change_reaches_both_languages(tmp_path):
     policy = tmp_path / "policy.yml"
     shutil.copy(DEFAULT_POLICY, policy)
-    before_fi = render_markdown(build_notice("fi", policy_path=policy))
+    before_fi = render_markdown(build_notice("fi", policy=load_policy(policy)))
     assert "2 vuotta asiakaspalvelupyynnön sulkemisesta" in before_fi
     edit(policy, "clock_starts: ticket_closed\n    period: P2Y", "clock_starts: ticket_closed\n    period: P18M")
-    fi = render_markdown(build_notice("fi", policy_path=policy))
-    en = render_markdown(build_notice("en", policy_path=policy))
+    fi = render_markdown(build_notice("fi", policy=load_policy(policy)))
+    en = render_markdown(build_notice("en", policy=load_policy(policy)))
     assert "18 kuukautta asiakaspalvelupyynnön sulkemisesta" in generated(fi)[10][1]
     assert "2 vuotta asiakaspalvelupyynnön" not in fi
     assert "18 months after the customer-service ticket was closed" in generated(en)[10][1]
-    assert "18 kuukautta" in html_text(render_html(build_notice("fi", policy_path=policy)))
+    assert "18 kuukautta" in html_text(render_html(build_notice("fi", policy=load_policy(policy))))
 
 
 def test_policy_path_from_the_environment(tmp_path):
@@ -269,29 +271,29 @@ def test_changed_legal_basis_needs_its_finnish(tmp_path):
     policy = tmp_path / "policy.yml"
     shutil.copy(DEFAULT_POLICY, policy)
     edit(policy, "two years, for handling complaints", "24 months, for handling complaints")
-    assert "24 months, for handling complaints" in render_markdown(build_notice("en", policy_path=policy))
+    assert "24 months, for handling complaints" in render_markdown(build_notice("en", policy=load_policy(policy)))
     with pytest.raises(NoticeError, match=r"no Finnish for the legal basis of retention rule customer_service_tickets"
                                           r".*notice_labels\.yml"):
-        build_notice("fi", policy_path=policy)
+        build_notice("fi", policy=load_policy(policy))
 
 
 def test_no_hold_on_collection_cases(tmp_path):
     policy = tmp_path / "policy.yml"
     shutil.copy(DEFAULT_POLICY, policy)
     edit(policy, "open_collection_case: true", "open_collection_case: false")
-    fi = build_notice("fi", policy_path=policy)
+    fi = build_notice("fi", policy=load_policy(policy))
     assert "perintäasia" not in fi.hold and "riita-asia" in fi.hold
 
 
 def test_non_eea_recipient_is_named_with_its_safeguard(tmp_path):
     config = config_copy(tmp_path)
-    fi_before = render_markdown(build_notice("fi", config_dir=config))
+    fi_before = render_markdown(build_notice("fi", policy=POLICY, config_dir=config))
     assert "Tietoja ei siirretä EU:n tai ETA:n ulkopuolelle" in generated(fi_before)[7][1]
     edit(config / "disclosures.yml", "  - {name: Maventa Oy, rule: subcontracting, country: FI}\n",
          "  - {name: Maventa Oy, rule: subcontracting, country: FI}\n"
          "  - {name: Cloudmail Inc., rule: subcontracting, country: US, safeguard: standard contractual clauses}\n")
-    fi = generated(render_markdown(build_notice("fi", config_dir=config)))[7][1]
-    en = generated(render_markdown(build_notice("en", config_dir=config)))[7][1]
+    fi = generated(render_markdown(build_notice("fi", policy=POLICY, config_dir=config)))[7][1]
+    en = generated(render_markdown(build_notice("en", policy=POLICY, config_dir=config)))[7][1]
     assert "Tietoja siirretään EU:n tai ETA:n ulkopuolelle seuraaville vastaanottajille" in fi
     assert "Tietoja ei siirretä" not in fi
     assert ("Cloudmail Inc. (Yhdysvallat), suojatoimi: Euroopan komission hyväksymät vakiotietosuojalausekkeet"
@@ -308,12 +310,12 @@ def test_non_eea_recipient_without_safeguard_or_words_is_refused(tmp_path):
          "  - {name: Maventa Oy, rule: subcontracting, country: FI}\n"
          "  - {name: Cloudmail Inc., rule: subcontracting, country: US}\n")
     with pytest.raises(NoticeError, match=r"Cloudmail Inc\..*outside the EU/EEA, without a recorded `safeguard`"):
-        build_notice("en", config_dir=config)
+        build_notice("en", policy=POLICY, config_dir=config)
     edit(config / "disclosures.yml", "country: US}", "country: US, safeguard: a promise}")
     assert "Cloudmail Inc. (United States), safeguard: a promise" in render_markdown(
-        build_notice("en", config_dir=config))
+        build_notice("en", policy=POLICY, config_dir=config))
     with pytest.raises(NoticeError, match=r"no Finnish for the safeguard of Cloudmail Inc\."):
-        build_notice("fi", config_dir=config)
+        build_notice("fi", policy=POLICY, config_dir=config)
 
 
 def test_dataset_title_and_purposes_follow_the_data_map(tmp_path):
@@ -322,8 +324,8 @@ def test_dataset_title_and_purposes_follow_the_data_map(tmp_path):
          "title: {en: Invoices and credit notes, fi: Laskut ja hyvityslaskut}")
     edit(config / "data_map.yml", "purposes: [essential.service, essential.service.operations.support, "
          "marketing.communications,\n", "purposes: [essential.service, essential.service.operations.support,\n")
-    fi = generated(render_markdown(build_notice("fi", config_dir=config)))
-    en = generated(render_markdown(build_notice("en", config_dir=config)))
+    fi = generated(render_markdown(build_notice("fi", policy=POLICY, config_dir=config)))
+    en = generated(render_markdown(build_notice("en", policy=POLICY, config_dir=config)))
     assert "**Laskut ja hyvityslaskut:** laskutus-, maksu- ja perintätiedot" in fi[5][1]
     assert "**Laskut:**" not in fi[5][1]
     assert "**Invoices and credit notes:**" in en[5][1]
@@ -336,7 +338,7 @@ def test_register_facts_and_escaping_follow_register_yml(tmp_path):
     edit(config / "register.yml", "phone: 0456-383370", "phone: 09-1234567")
     edit(config / "register.yml", "fi: Local Loop Oy:n asiakasrekisteri}",
          'fi: "Local Loop Oy:n <asiakas> & rekisteri"}')
-    notice = build_notice("fi", config_dir=config)
+    notice = build_notice("fi", policy=POLICY, config_dir=config)
     page = render_html(notice)
     assert "puhelin 09-1234567" in page and "0456-383370" not in page
     assert "Local Loop Oy:n &lt;asiakas&gt; &amp; rekisteri" in page
@@ -348,7 +350,7 @@ def test_a_category_without_words_is_refused(tmp_path):
          "      message_count: system.operations\n      mood: user.biometric\n")
     with pytest.raises(NoticeError, match=r"staging\.stg_crm__tickets uses the data category user\.biometric"
                                           r".*categories\.yml"):
-        build_notice("en", config_dir=config)
+        build_notice("en", policy=POLICY, config_dir=config)
 
 
 def test_labels_of_categories_and_combinations(tmp_path):
@@ -393,7 +395,7 @@ def test_words_for_every_retention_category_clock_event_and_legal_basis():
 def test_every_recipient_country_has_a_name():
     disclosures = load_disclosures()
     for lang in ("fi", "en"):
-        notice = build_notice(lang)
+        notice = build_notice(lang, policy=POLICY)
         listed = " ".join(r for rule in notice.disclosures for r in rule.recipients)
         for recipient in disclosures.recipients.values():
             assert f"{recipient.name} (" in listed
@@ -412,7 +414,7 @@ def test_measures_hold_for_the_shipped_code(shipped):
 
 def test_a_measure_the_code_no_longer_takes_is_not_stated(monkeypatch):
     monkeypatch.setitem(MEASURES, "vault_encrypted", lambda: False)
-    notice = build_notice("fi")
+    notice = build_notice("fi", policy=POLICY)
     assert not any("salattu" in measure for measure in notice.measures)
     assert len(notice.measures) == len(MEASURES) - 1
 

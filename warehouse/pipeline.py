@@ -93,6 +93,16 @@ def require_secret(settings: Settings) -> bytes:
     return secret
 
 
+def policy(settings: Settings):
+    """The retention policy the settings name, validated (retention/policy.py)."""
+    from retention.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(settings.retention_policy)
+    except PolicyError as exc:
+        raise PipelineError(str(exc)) from None
+
+
 def erasure_map(settings: Settings) -> list[erasure.TableErasure]:
     """What erasing a record means in each table: from the ingest configuration and the data map."""
     return erasure_tables(load_data_map(settings.privacy_config),
@@ -252,7 +262,7 @@ def privacy_notice(settings: Settings, *, langs: tuple[str, ...] = ("fi", "en"),
 
     out = out_dir or settings.home.reports / "privacy"
     try:
-        written = write_notice(out, langs, config_dir=settings.privacy_config, policy_path=settings.retention_policy)
+        written = write_notice(out, langs, policy=policy(settings), config_dir=settings.privacy_config)
     except (NoticeError, PrivacyConfigError, PolicyError) as exc:
         raise PipelineError(str(exc)) from None
     log.info("privacy notice (%s) written into %s", ", ".join(langs), out)
@@ -290,7 +300,7 @@ def finish_erasures(settings: Settings, outcome: EnforceOutcome | None = None, *
         erasure_runs = erasure.unpublished_runs(con)
         outcome.request_files += erasure.write_request_lists(con, settings.home.reports / "retention")
         faults.point("enforce.after_requests")
-        outcome.packages_removed += remove_packages(settings, con)
+        outcome.packages_removed += remove_packages(settings, con, policy(settings).answers_period)
     finally:
         con.close()
     if erasure_runs:
@@ -354,8 +364,8 @@ def subject_access(settings: Settings, identifier_type: str, value: str, *, veri
     with holding(settings, "subject-access", reader=True, on_wait=progress):
         progress("Assembling the access package…")
         try:
-            return answer(settings, require_secret(settings), identifier_type, value, verified_by=verified_by,
-                          request_ref=request_ref)
+            return answer(settings, require_secret(settings), policy(settings), identifier_type, value,
+                          verified_by=verified_by, request_ref=request_ref)
         except SubjectNotFound:
             raise
         except AccessError as exc:
