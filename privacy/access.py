@@ -404,7 +404,8 @@ def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, period=N
         directory = folder / request_id
         # kept through requested_on + period, as the retention rules count
         expired = period is not None and period.add_to(requested_on) < today
-        if directory.is_dir() and (erased or expired):
+        # an erased person's access package holds their data; an erasure answer holds none (counts only)
+        if directory.is_dir() and ((erased and (directory / JSON_NAME).exists()) or expired):
             shutil.rmtree(directory)
             removed += 1
     if removed:
