@@ -130,3 +130,20 @@ def test_an_objection_wins_over_the_crm_and_shows_in_the_access_package(home, cu
     package = json.loads(max(home.access.glob("SAR-*/access.json"), key=lambda p: p.stat().st_mtime).read_text())
     objections = next(d for d in package["datasets"] if d["table"] == "privacy.objections")
     assert objections["rows_count"] == 1
+
+
+def test_a_key_on_the_audit_page_leads_back_to_its_record_for_those_allowed(home):
+    record_type, key = analytics_rows(home, "select record_type, record_key from privacy.retention_status "
+                                            "where record_type = 'invoice' order by record_key limit 1")[0]
+    [(record_id, customer_id)] = vault_rows(home, "select record_id, customer_id from "
+                                                  "intermediate.int_retention__records where record_key = ?", [key],
+                                            keyed=True)
+    found = cli(home, "lookup", "--key", key, "--verified-by", "Billing Clerk", "--request-ref", "CASE-7")
+    assert found.exit_code == 0, found.output
+    assert record_id in found.output and customer_id in found.output and record_type in found.output
+    logged = vault_rows(home, "select identifier_type, verified_by, request_ref, subject_key, outcome, rows "
+                              "from privacy.access_requests order by requested_at desc limit 1")
+    assert logged == [("pseudonymous_key", "Billing Clerk", "CASE-7", pseudonymous_key(secret_of(home), customer_id),
+                       "found", 1)]
+    assert cli(home, "lookup", "--key", "0" * 32, "--verified-by", "x").exit_code == 1
+    assert cli(home, "lookup", "--key", "C0100001", "--verified-by", "x").exit_code == 3  # not a key at all

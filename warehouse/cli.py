@@ -645,6 +645,32 @@ def object_command(settings: Settings, customer_id: str, request_ref: str, verif
            outcome.build.alerts if outcome.build else [])
 
 
+@main.command()
+@click.option("--key", required=True, help="The pseudonymous key, as the audit or quality page shows it.")
+@click.option("--verified-by", required=True, help="Who asks, and may see who the record is (logged).")
+@click.option("--request-ref", help="Why: the case or ticket (logged).")
+@click.pass_obj
+def lookup(settings: Settings, key: str, verified_by: str, request_ref: str | None) -> None:
+    """From a pseudonymous key back to its record, for the privacy officer and billing staff.
+
+    Prints the record's type and id, its customer, data category and retention status. Reads the vault;
+    logged like an access request (privacy.access_requests: who asked, the customer's pseudonymous key).
+    Exit 1 if no record has that key.
+    """
+    outcome = pipeline.lookup(settings, key, verified_by=verified_by, request_ref=request_ref, progress=_say)
+    if not outcome.matches:
+        console.print(f"No record has that key (look-up {outcome.request_id} logged).")
+        finish(Status.FINDINGS, {"records": 0}, ["no record has that key"])
+    table = Table(title=f"Look-up {outcome.request_id}", title_justify="left")
+    for column in ("record type", "record id", "customer", "category", "status"):
+        table.add_column(column, no_wrap=True)
+    for match in outcome.matches:
+        table.add_row(match.record_type, escape(match.record_id), escape(match.customer_id or ""), match.category,
+                      match.status)
+    console.print(table)
+    finish(Status.OK, {"records": len(outcome.matches)})
+
+
 # --- rectify -------------------------------------------------------------------------------------------
 @main.command("rectify")
 @click.option("--customer-id", required=True, help="The customer number, e.g. C0100025.")

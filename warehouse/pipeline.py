@@ -501,6 +501,46 @@ def object_to_marketing(settings: Settings, customer_id: str, *, request_ref: st
 
 
 @dataclass
+class LookupOutcome:
+    request_id: str
+    matches: list  # privacy.lookup.Match
+
+    @property
+    def status(self) -> Status:
+        return Status.OK if self.matches else Status.FINDINGS
+
+
+def lookup(settings: Settings, key: str, *, verified_by: str, request_ref: str | None = None,
+           progress: Progress = _quiet) -> LookupOutcome:
+    """The record a pseudonymous key stands for (the audit and quality pages name records by key); logged like
+    an access request, with the customer's key, never the id looked up."""
+    from privacy.lookup import LookupError_, find
+    from privacy.requests import new_request
+
+    with holding(settings, "lookup", reader=True, on_wait=progress):
+        require_vault(settings)
+        secret = require_secret(settings)
+        try:
+            request = new_request("lookup", "pseudonymous_key", verified_by, request_ref)
+        except ValueError as exc:
+            raise PipelineError(str(exc)) from None
+        con = open_vault(settings, read_only=True)
+        try:
+            con.execute(macro_sql(secret))
+            try:
+                matches = find(con, key)
+            except LookupError_ as exc:
+                raise PipelineError(str(exc)) from None
+        finally:
+            con.close()
+        customers = sorted({m.customer_id for m in matches if m.customer_id})
+        _with_vault(settings, lambda c: request.log(c, [pseudonymous_key(secret, c_id) for c_id in customers],
+                                                    "found" if matches else "not_found", rows=len(matches)))
+        log.info("look-up %s: %s record(s)", request.request_id, len(matches))
+        return LookupOutcome(request.request_id, matches)
+
+
+@dataclass
 class RectifyOutcome:
     rectification: object
     build: BuildOutcome | None = None
