@@ -263,7 +263,8 @@ def _audit(settings: Settings, out_dir: Path | None):
     from retention.audit import AuditError, run_audit
 
     try:
-        return run_audit(settings, out_dir or settings.home.reports / "retention")
+        return run_audit(settings, out_dir or settings.home.reports / "retention",
+                         controller=controller_name(settings))
     except AuditError as exc:
         raise PipelineError(str(exc)) from None
 
