@@ -226,10 +226,11 @@ def _check(settings: Settings, analytics: Path | None, progress: Progress):
     from expectations.run import run_checks
 
     require_vault(settings)
+    controller = controller_name(settings)
     progress("Checking data quality…")
     result = run_checks(settings, require_secret(settings), analytics)
     builder.stamp_catalogue(settings, result.summary())
-    result.html_path = result.write_html(settings.home.reports / "quality")
+    result.html_path = result.write_html(settings.home.reports / "quality", controller=controller)
     return result
 
 
