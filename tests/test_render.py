@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core import render
+from core.home import PROJECT_DIR
 
 NBSP = "\u00a0"
 
@@ -62,6 +63,18 @@ def test_labels_need_both_languages_and_fill_placeholders(tmp_path):
     path.write_text("text:\n  hello: {en: Hello}\n", encoding="utf-8")  # the file changed: read again
     with pytest.raises(render.LabelError, match=r"labels\.yml text: hello needs a non-empty `fi` and `en`"):
         render.load_labels(path, "text")
+
+
+LABEL_FILES = ("reports/labels.yml", "retention/labels.yml", "privacy/notice_labels.yml", "privacy/categories.yml",
+               "privacy/templates/access_labels.yml")
+
+
+@pytest.mark.parametrize("name", LABEL_FILES)
+def test_every_label_file_has_both_languages(name):
+    path = PROJECT_DIR / name
+    for section, entries in render.read_yaml(path).items():
+        if isinstance(entries, dict):
+            render.labels_of(entries, f"{path.name} {section}")
 
 
 def test_html_is_escaped_markdown_is_not():
