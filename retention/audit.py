@@ -1,11 +1,12 @@
 """The scheduled retention audit: figures per data category, a history of audits, a report for the privacy officer.
 
-`run_audit(home, out_dir)` reads `privacy.retention_status` from the published analytics database (read-only;
-built by dbt from retention/policy.yml), appends this audit's per-category figures to the vault's history
-table `retention.audits`, and writes `audit-YYYY-MM-DD.html` and `.json` into `out_dir`: per category the
-records held, overdue, due soon and on hold, the oldest overdue expiry date, the overdue records by
-pseudonymous key, and the trend against earlier audits. A second audit on the same day replaces that day's
-files (the history keeps both runs).
+`run_audit(settings, out_dir, controller=...)` reads `privacy.retention_status` from the published analytics
+database (read-only; built by dbt from retention/policy.yml), appends this audit's per-category figures to the
+vault's history table `retention.audits`, and writes `audit-YYYY-MM-DD.html` (rendered by core/render.py; the
+category names in retention/labels.yml) and `.json` into `out_dir`: per category the records held, overdue,
+due soon and on hold, the oldest overdue expiry date, the overdue records by pseudonymous key, and the trend
+against earlier audits. The date is Helsinki's; a second audit on the same day replaces that day's files (the
+history keeps both runs).
 
 The report carries no personal data: records and customers appear only as pseudonymous keys, and the
 policy's dispute list (customer ids) is never copied into it. `AuditResult.exit_code` is 1 when anything is
