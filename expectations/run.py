@@ -168,10 +168,10 @@ class CheckRun:
         if skipped:
             console.print(f"[yellow]{s['skipped']} checks skipped[/] (no analytics database): {', '.join(skipped)}")
 
-    def write_html(self, folder: Path) -> Path:
+    def write_html(self, folder: Path, *, controller: str) -> Path:
         from expectations.report import write_html
 
-        return write_html(self, folder)
+        return write_html(self, folder, controller=controller)
 
 
 def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:

@@ -37,7 +37,7 @@ from core.settings import Settings
 from core.vault import open_vault
 from ingest.config import load_entities, load_inbox
 from ingest.load import FileResult, find_files, ingest_inbox, totals
-from privacy.config import erasure_tables, load_data_map
+from privacy.config import erasure_tables, load_data_map, load_register
 from warehouse import build as builder
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,19 @@ def policy(settings: Settings):
         return load_policy(settings.retention_policy)
     except PolicyError as exc:
         raise PipelineError(str(exc)) from None
+
+
+def controller_name(settings: Settings) -> str:
+    """The controller's name (privacy/register.yml `controller.name`), for the pages that name the company: the
+    feature packages do not read each other's configuration, so the pipeline passes it down."""
+    try:
+        name = load_register(settings.privacy_config).controller["name"]
+    except (OSError, AttributeError, KeyError, TypeError) as exc:
+        raise PipelineError(f"no controller name (`controller: name:`) in {settings.privacy_config / 'register.yml'}: "
+                            f"{exc}") from None
+    if not str(name or "").strip():
+        raise PipelineError(f"the controller's name is empty in {settings.privacy_config / 'register.yml'}")
+    return str(name)
 
 
 def erasure_map(settings: Settings) -> list[erasure.TableErasure]:
@@ -214,10 +227,11 @@ def _check(settings: Settings, analytics: Path | None, progress: Progress):
     from expectations.run import run_checks
 
     require_vault(settings)
+    controller = controller_name(settings)
     progress("Checking data quality…")
     result = run_checks(settings, require_secret(settings), analytics)
     builder.stamp_catalogue(settings, result.summary())
-    result.html_path = result.write_html(settings.home.reports / "quality")
+    result.html_path = result.write_html(settings.home.reports / "quality", controller=controller)
     return result
 
 
@@ -227,12 +241,14 @@ def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ..
     """The management churn report from the published analytics (read-only: no lock needed)."""
     from reports.churn import ReportError, render_churn_report
 
+    controller = controller_name(settings)
     written = []
     for lang in langs:
         progress(f"Rendering the churn report ({lang})…")
         try:
-            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn", month=month,
-                                        lang=lang, pdf=pdf, limits=settings.limits)
+            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn",
+                                        controller=controller, month=month, lang=lang, pdf=pdf,
+                                        limits=settings.limits)
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
         written += paths.values()
@@ -249,7 +265,8 @@ def _audit(settings: Settings, out_dir: Path | None):
     from retention.audit import AuditError, run_audit
 
     try:
-        return run_audit(settings, out_dir or settings.home.reports / "retention")
+        return run_audit(settings, out_dir or settings.home.reports / "retention",
+                         controller=controller_name(settings))
     except AuditError as exc:
         raise PipelineError(str(exc)) from None
 
