@@ -25,6 +25,7 @@
             {%- set customers = changed_customer_set(meta.changed_customers) -%}
             {%- set changes = consumer_changes(customers.all_customers, customers.fingerprint) -%}
         {%- endif -%}
+        {#- context[name]: the macro of that name, from dbt's Jinja context -#}
         {{ forget_changes(
             keys, changes, pseudonymised=keys == 'customer_key',
             refresh=context[meta.refresh_kept_rows]() if meta.refresh_kept_rows else none,
