@@ -1,12 +1,15 @@
 """The semantic layer (models/marts/churn/_churn__semantic.yml, metrics/semantic.py) and the analysts' commands.
 
 MetricFlow's answers on the shared demo home equal the figures the churn report reads from the marts
-(reports.churn.load): counts and money exactly, rates to 1e-9. `warehouse metrics` runs through the real CLI.
+(reports.churn.load): counts and money exactly, rates to 1e-9. `warehouse metrics` and `warehouse dbt` run through
+the real CLI; `warehouse dbt` on copies of the demo home, since it takes the home lock and may build.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import socket
 from datetime import date
 from decimal import Decimal
@@ -202,3 +205,47 @@ def test_without_a_semantic_manifest_the_wrapper_parses_first(demo, tmp_path):
     result = cli(home, "metrics", "--metrics", "customers", "--by", "year", "--format", "csv")
     assert result.exit_code == 0, result.output
     assert manifest(home).exists() and result.output.startswith("metric_time__year,customers\n")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_warehouse_dbt_ls_and_show_read_only(demo, tmp_path):
+    home = copy_home(demo.home, tmp_path / "home")
+    published = digest(home.analytics)
+    result = cli(home, "dbt", "--", "ls", "--select", "marts.churn", "--resource-type", "model")
+    assert result.exit_code == 0, result.output
+    assert "customer_register.marts.churn.monthly_movements" in result.output
+    result = cli(home, "dbt", "--", "show", "--select", "customers", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    assert "Previewing node 'customers'" in result.output
+    preview = result.output.split("Previewing node 'customers':", 1)[1]
+    assert len(re.findall(r"^\| (person|business|unknown) ", preview, re.M)) == 5
+    # what `show` printed is not in dbt's log, and nothing was written or published
+    assert "Previewing" not in (home.dbt_dir / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert digest(home.analytics) == published and not home.analytics_next.exists()
+    # read-only means read-only: the vault and analytics are attached so
+    result = cli(home, "dbt", "--", "show", "--inline", "select database_name, readonly from duckdb_databases() "
+                 "where database_name in ('vault', 'analytics') order by 1")
+    assert re.search(r"analytics\s*\|\s*True", result.output) and re.search(r"vault\s*\|\s*True", result.output)
+
+
+def test_warehouse_dbt_build_builds_aside_and_publishes_nothing(demo, tmp_path):
+    home = copy_home(demo.home, tmp_path / "home")
+    published = digest(home.analytics)
+    result = cli(home, "dbt", "--", "build", "--select", "monthly_movements")
+    assert result.exit_code == 0, result.output
+    assert "Completed successfully" in result.output and "not published" in result.output
+    assert home.analytics_next.exists() and digest(home.analytics) == published
+    runs = [json.loads(line) for line in home.run_log.read_text(encoding="utf-8").splitlines()]
+    assert runs[-1]["command"] == "dbt" and runs[-1]["result"] == "ok"
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["deps"], "no dbt packages"), (["docs", "serve"], "catalogue"), (["--version"], "dbt-core"),
+    (["ls", "--vars", "{}"], "--vars is set by the warehouse"), ([], "name a dbt command"),
+    (["--log-level", "debug", "build"], "name a dbt command first"), (["bulid"], "not a dbt command")])
+def test_warehouse_dbt_refuses_what_it_does_not_run(demo, args, says):
+    result = cli(demo.home, "dbt", "--", *args)
+    assert result.exit_code == 2 and says in result.output

@@ -353,7 +353,7 @@ def report_churn(settings: Settings, month: str | None, lang: str, no_pdf: bool)
     finish(Status.OK, {"files": len(written)})
 
 
-# --- metrics: for analysts ------------------------------------------------------------------------------
+# --- metrics, dbt: for analysts -------------------------------------------------------------------------
 def _names(value: str | None) -> list[str]:
     return [n.strip() for n in (value or "").split(",") if n.strip()]
 
@@ -425,6 +425,30 @@ def _cell(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+@main.command("dbt", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def dbt_command(settings: Settings, args: tuple[str, ...]) -> None:
+    """dbt on the warehouse's project and profile, with this home's settings: `warehouse dbt -- ARGS`.
+
+    `warehouse dbt -- ls`, `-- show --select customers --limit 5`, `-- compile --select monthly_movements`,
+    `-- docs generate` only read: the vault and the published analytics are attached read-only, and they wait
+    for a running build. `-- build --select customers+` (run, test, seed, …) holds the home like a build and
+    builds into <home>/analytics.next.duckdb, a copy of the published file: it is never published from there
+    (`warehouse build` publishes, after its checks). dbt prints its own output; `show` leaves no dbt.log.
+    """
+    try:
+        outcome = pipeline.dbt(settings, list(args), progress=_say)
+    except pipeline.WrongOptions as exc:
+        raise click.UsageError(str(exc)) from None
+    if outcome.built_into is not None:
+        console.print(f"Built into {escape(str(outcome.built_into))}: not published (`warehouse build` "
+                      "publishes, after its checks; the next build starts it afresh).", highlight=False, soft_wrap=True)
+    for alert in outcome.alerts:
+        console.print(f"[red]✗[/] {escape(alert)}", highlight=False)
+    finish(outcome.status, dict(outcome.dbt.counts), outcome.alerts)
 
 
 # --- audit ---------------------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def privacy_notice(settings: Settings, *, langs: tuple[str, ...] = ("fi", "en"),
     return written
 
 
-# --- for analysts: metrics ---------------------------------------------------------------------------------
+# --- for analysts: metrics and dbt ------------------------------------------------------------------------
 class WrongOptions(PipelineError):
     """The command was given options it cannot run (exit 2, nothing ran)."""
 
@@ -335,6 +335,52 @@ def metrics(settings: Settings, names: list[str], *, by: list[str] = (), where: 
     # names only: a filter's values could be anything an analyst typed
     log.info("metrics %s by %s: %d rows", ",".join(names), ",".join(by) or "-", len(result.rows))
     return MetricsOutcome(result=result)
+
+
+@dataclass
+class DbtCommandOutcome:
+    command: str  # the dbt command (`show`, `docs generate`)
+    dbt: object  # warehouse.dbt.DbtOutcome
+    built_into: Path | None = None  # a command that writes: the next analytics file, never published from there
+
+    @property
+    def alerts(self) -> list[str]:
+        return [] if self.dbt.success else [f"dbt {self.command} failed"]
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.OK
+
+
+def dbt(settings: Settings, args: list[str], *, progress: Progress = _quiet) -> DbtCommandOutcome:
+    """`dbt <args>` on the warehouse's profile, vars and home, printing dbt's own output.
+
+    A command that only reads (ls, show, compile, parse, docs generate, debug, source freshness) runs with the
+    vault and the published analytics attached read-only and waits for a running build; one that writes
+    (build, run, test, seed, snapshot, run-operation, …) holds the home like a build and builds into the next
+    analytics file, a copy of the published one: only `warehouse build` publishes, after its checks. `show`
+    leaves no dbt.log behind: the rows it prints may be personal data when it reads the vault."""
+    from warehouse.build import BuildError, start_next
+    from warehouse.dbt import DbtArgsError, dbt_command, dbt_help, run_dbt
+
+    try:
+        command, writes = dbt_command(args)
+    except DbtArgsError as exc:
+        raise WrongOptions(str(exc)) from None
+    if not command:
+        return DbtCommandOutcome("--help", dbt_help(args))
+    label = f"{command} (warehouse dbt)"
+    if not writes:
+        with holding(settings, "dbt", reader=True, on_wait=progress):
+            return DbtCommandOutcome(command, run_dbt(settings, *args, quiet=False, read_only=True,
+                                                      log_file=command != "show", label=label))
+    with holding(settings, "dbt", on_wait=progress):
+        try:
+            start_next(settings, full_refresh="--full-refresh" in args)
+        except BuildError as exc:
+            raise PipelineError(str(exc)) from None
+        outcome = run_dbt(settings, *args, quiet=False, label=label)
+        return DbtCommandOutcome(command, outcome, settings.home.analytics_next)
 
 
 # --- erasure: retention enforcement ----------------------------------------------------------------------
