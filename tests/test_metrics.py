@@ -1,8 +1,9 @@
-"""The semantic layer (models/marts/churn/_churn__semantic.yml, metrics/semantic.py) and the analysts' commands.
+"""The semantic layer (models/marts/churn/_churn__semantic.yml, metrics/semantic.py) and the analysts' tools.
 
 MetricFlow's answers on the shared demo home equal the figures the churn report reads from the marts
 (reports.churn.load): counts and money exactly, rates to 1e-9. `warehouse metrics` and `warehouse dbt` run through
-the real CLI; `warehouse dbt` on copies of the demo home, since it takes the home lock and may build.
+the real CLI (`warehouse dbt` on copies of the demo home: it takes the home lock and may build); the README's
+Python examples for analysts run as written.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import hashlib
 import json
 import re
 import socket
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -249,3 +252,48 @@ def test_warehouse_dbt_build_builds_aside_and_publishes_nothing(demo, tmp_path):
 def test_warehouse_dbt_refuses_what_it_does_not_run(demo, args, says):
     result = cli(demo.home, "dbt", "--", *args)
     assert result.exit_code == 2 and says in result.output
+
+
+# --- the README's tools for analysts ---------------------------------------------------------------------------
+def readme_examples() -> list[str]:
+    """The Python examples of the README's "For analysts: tools" section, as written."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("## For analysts: tools", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def run_python(code: str, cwd: Path) -> str:
+    """`code` in a Python of its own, as an analyst runs it (this process holds the demo's analytics open with
+    other settings, which DuckDB refuses within one process)."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_readmes_python_examples_run_as_written(demo, tmp_path):
+    examples = readme_examples()
+    pandas_example = next(e for e in examples if ".df()" in e)
+    metrics_example = next(e for e in examples if "SemanticLayer" in e)
+    assert any(".pl()" in e for e in examples)  # polars: not installed here, so not run
+    (tmp_path / "var").symlink_to(demo.home.root)  # the project folder's var/, as the examples expect
+    printed = run_python(pandas_example, tmp_path).splitlines()
+    assert printed[0].split() == ["month", "end_mrr", "customers_end", "logo_churn_rate"] and len(printed) == 13
+    printed = run_python(metrics_example + "\nprint(sorted(rows[0]))", tmp_path)
+    assert printed.strip() == str(sorted(["metric_time__month", "customer_month__customer_type", "mrr",
+                                          "logo_churn_rate"]))
+
+
+def test_the_readmes_superset_uri_opens_analytics_read_only(demo, tmp_path):
+    """Superset (and any SQLAlchemy tool) through duckdb-engine, with the README's URI form."""
+    uri = f"duckdb:///{demo.home.analytics}?access_mode=read_only"
+    printed = run_python(f"""
+import sqlalchemy
+engine = sqlalchemy.create_engine({uri!r})
+with engine.connect() as con:
+    print(con.execute(sqlalchemy.text("select count(*) from churn.monthly_movements")).scalar())
+    try:
+        con.execute(sqlalchemy.text("create table churn.scratch as select 1 as x"))
+    except sqlalchemy.exc.DBAPIError as exc:
+        print("refused:", "read-only" in str(exc))
+""", tmp_path).split()
+    assert int(printed[0]) > 24 and printed[1:] == ["refused:", "True"]
