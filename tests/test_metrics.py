@@ -34,7 +34,8 @@ MONEY = {"mrr": "end_mrr", "start_mrr": "start_mrr", "new_mrr": "new_mrr", "expa
 RATES = {"logo_churn_rate": "logo_churn_rate", "gross_mrr_churn_rate": "gross_mrr_churn_rate",
          "net_mrr_churn_rate": "net_mrr_churn_rate"}
 RETENTION = {"gross_revenue_retention": "grr", "net_revenue_retention": "nrr"}
-EVERY_METRIC = [*COUNTS, *MONEY, *RATES, *RETENTION, "arpa", "gross_mrr_churn", "net_mrr_churn"]
+EVERY_METRIC = [*COUNTS, *MONEY, *RATES, *RETENTION, "arpa", "gross_mrr_churn", "net_mrr_churn",
+                "involuntary_churn_share"]
 
 
 def manifest(home) -> Path:
@@ -91,6 +92,9 @@ def test_the_report_reads_the_metrics_figures(analytics, monthly):
         for metric, key in RETENTION.items():
             assert same_rate(metrics[metric], retention[key]), (month, metric)
         assert same_rate(metrics["arpa"], current["end_mrr"] / current["customers_end"]), month
+        # the report computes this one itself, under its churn-by-type chart
+        share = current["involuntary_churned_mrr"] / current["churned_mrr"] if current["churned_mrr"] else None
+        assert same_rate(metrics["involuntary_churn_share"], share), month
     assert monthly[default.month]["gross_revenue_retention"] is not None  # the demo has history enough
 
 
