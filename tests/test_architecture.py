@@ -15,7 +15,7 @@ import pytest
 from core.home import PROJECT_DIR
 
 CORE = {"core"}
-FEATURES = {"ingest", "expectations", "reports", "retention", "privacy"}
+FEATURES = {"ingest", "expectations", "reports", "retention", "privacy", "metrics"}
 APPLICATION = {"warehouse"}
 TOOLS = {"samplegen"}  # the sample generator: a development tool that uses core only
 OURS = CORE | FEATURES | APPLICATION | TOOLS
@@ -70,5 +70,5 @@ def test_the_command_line_holds_no_sql_and_no_orchestration():
     # each command calls one pipeline function (ingest's progress bar also asks how many files there are)
     assert called <= {"generate", "ingest", "count_files", "build", "check", "report", "audit", "enforce", "erase",
                       "object_to_marketing", "daily_run", "demo", "subject_access", "rectify", "privacy_notice",
-                      "lookup"}
+                      "lookup", "metrics", "dbt"}
     assert not re.search(r"^(from|import) (duckdb|core\.vault|core\.db)\b", cli, re.M)  # no database of its own

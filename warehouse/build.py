@@ -101,6 +101,24 @@ def build(settings: Settings, *, full_refresh: bool = False) -> BuildResult:
     return result
 
 
+def start_next(settings: Settings, *, full_refresh: bool = False) -> None:
+    """Prepare the next analytics file for a dbt command an analyst runs (`warehouse dbt -- build --select …`):
+    a copy of the published one (a fresh file with `full_refresh`), as `build` starts. It is never published
+    from there: the next `build` discards it and starts again. Refused while an erasure waits to be published:
+    that build must come first, from scratch."""
+    home = settings.home
+    if not home.vault.exists():
+        raise BuildError(f"no vault at {home.vault}: run `warehouse ingest` first")
+    erasures, ledger_empty = prepare_vault(settings)
+    if erasures:
+        raise BuildError("an erasure is not published yet: run `warehouse build` (it rebuilds analytics from "
+                         "scratch) before building with dbt by hand")
+    ensure_pseudonym_key(settings, ledger_empty)
+    discard(settings)
+    if home.analytics.exists() and not full_refresh:
+        _seed_next(settings)
+
+
 # What a build's output depends on besides the vault's data: the project's models and the configuration files.
 PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds")
 

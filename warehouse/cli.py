@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +351,104 @@ def report_churn(settings: Settings, month: str | None, lang: str, no_pdf: bool)
         written = pipeline.report(settings, month=month, langs=(lang,), pdf=not no_pdf, progress=_progress_to(status))
     _wrote(written)
     finish(Status.OK, {"files": len(written)})
+
+
+# --- metrics, dbt: for analysts -------------------------------------------------------------------------
+def _names(value: str | None) -> list[str]:
+    return [n.strip() for n in (value or "").split(",") if n.strip()]
+
+
+@main.command("metrics")
+@click.option("--metrics", "names", metavar="NAMES",
+              help="Comma-separated metrics, e.g. mrr,logo_churn_rate (`--list` lists them).")
+@click.option("--by", metavar="NAMES",
+              help="Comma-separated group-bys: month (day, week, quarter, year) and dimensions such as "
+                   "customer_type, region, tenure_band, cohort_month.")
+@click.option("--where", multiple=True, metavar="FILTER",
+              help="A filter in SQL over those names, e.g. \"month >= '2025-01-01'\" or \"region = 'Uusimaa'\" "
+                   "(MetricFlow's {{ Dimension('customer_month__region') }} works too); repeat: all must hold.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--list", "list_only", is_flag=True, help="List the metrics and the group-bys there are.")
+@click.option("--sql", "sql_only", is_flag=True, help="Print the SQL MetricFlow writes instead of running it.")
+@click.pass_obj
+def metrics_command(settings: Settings, names: str | None, by: str | None, where: tuple[str, ...], fmt: str,
+                    list_only: bool, sql_only: bool) -> None:
+    """The churn metrics of the semantic layer (MetricFlow), from the published analytics database (read-only).
+
+    Every metric is defined once, in models/marts/churn/_churn__semantic.yml: the churn report, this command
+    and any tool that reads MetricFlow's definitions compute the same numbers. Stocks (MRR, customers) are
+    taken at the end of each period, start figures at its beginning; rates are decimals (0.012 = 1.2 %).
+    """
+    if not list_only and not _names(names):
+        raise click.UsageError("give --metrics NAMES, or --list")
+    try:
+        outcome = pipeline.metrics(settings, _names(names), by=_names(by), where=list(where), list_only=list_only,
+                                   sql_only=sql_only)
+    except pipeline.WrongOptions as exc:
+        raise click.UsageError(str(exc)) from None
+    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)  # the answer goes to stdout
+    if list_only:
+        table = Table(title="Metrics", title_justify="left")
+        for column in ("metric", "type", "what"):
+            table.add_column(column, overflow="fold")
+        for metric in outcome.metrics:
+            table.add_row(metric.name, metric.type, escape(metric.description))
+        out.print(table)
+        out.print("Group by: " + ", ".join(outcome.dimensions), soft_wrap=True)
+        finish(Status.OK, {"metrics": len(outcome.metrics)})
+    if sql_only:
+        print(outcome.sql)
+        finish(Status.OK)
+    result = outcome.result
+    if fmt == "csv":
+        sys.stdout.write(result.to_csv())
+    elif fmt == "json":
+        print(result.to_json())
+    else:
+        table = Table(title_justify="left")
+        for column in result.columns:
+            table.add_column(column, justify="left" if "__" in column else "right", no_wrap=True)
+        for row in result.rows:
+            table.add_row(*(escape(_cell(value)) for value in row))
+        out.print(table)
+    finish(Status.OK, {"metrics": len(_names(names)), "rows": len(result.rows)})
+
+
+def _cell(value) -> str:
+    """For the eye: money with cents, rates with four decimals; csv and json keep every digit."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@main.command("dbt", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def dbt_command(settings: Settings, args: tuple[str, ...]) -> None:
+    """dbt on the warehouse's project and profile, with this home's settings: `warehouse dbt -- ARGS`.
+
+    `warehouse dbt -- ls`, `-- show --select customers --limit 5`, `-- compile --select monthly_movements`,
+    `-- docs generate` only read: the vault and the published analytics are attached read-only, and they wait
+    for a running build. `-- build --select customers+` (run, test, seed, …) holds the home like a build and
+    builds into <home>/analytics.next.duckdb, a copy of the published file: it is never published from there
+    (`warehouse build` publishes, after its checks). dbt prints its own output; `show` leaves no dbt.log.
+    """
+    try:
+        outcome = pipeline.dbt(settings, list(args), progress=_say)
+    except pipeline.WrongOptions as exc:
+        raise click.UsageError(str(exc)) from None
+    if outcome.built_into is not None:
+        console.print(f"Built into {escape(str(outcome.built_into))}: not published (`warehouse build` "
+                      "publishes, after its checks; the next build starts it afresh).", highlight=False, soft_wrap=True)
+    for alert in outcome.alerts:
+        console.print(f"[red]✗[/] {escape(alert)}", highlight=False)
+    finish(outcome.status, dict(outcome.dbt.counts), outcome.alerts)
 
 
 # --- audit ---------------------------------------------------------------------------------------------

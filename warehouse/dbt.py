@@ -25,6 +25,51 @@ DEFAULT_DBT_THREADS = 2  # models built at once when the operator did not set th
 # Never phone home, whatever the operator's environment says (command-line flags win over it).
 QUIET = ["--no-send-anonymous-usage-stats", "--no-version-check"]
 
+# dbt commands an analyst may run through `warehouse dbt -- ...` (pipeline.dbt): those that only read run with the
+# vault and the published analytics attached read-only; those that write build into the next analytics file,
+# which only `warehouse build` publishes.
+READING = {"ls", "list", "show", "compile", "parse", "docs", "debug", "source"}
+WRITING = {"build", "run", "test", "seed", "snapshot", "run-operation", "retry", "clone"}
+REFUSED = {
+    "init": "the project exists already",
+    "deps": "the project uses no dbt packages (none can be downloaded here)",
+    "clean": "dbt's target folder is the home's (<home>/dbt/target), rewritten by every build",
+    "docs serve": "it would hold the home while it serves: open <home>/reports/catalogue/index.html instead",
+}
+# Set by the warehouse for every call, from the settings and the home; a second value would be ignored silently.
+OURS = ("--vars", "--project-dir", "--profiles-dir", "--target-path", "--log-path", "--profile", "--target", "-t")
+
+
+class DbtArgsError(ValueError):
+    """dbt arguments `warehouse dbt` does not run (the message says why and what instead)."""
+
+
+def dbt_command(args: list[str] | tuple[str, ...]) -> tuple[str, bool]:
+    """The dbt command the arguments name (`show`, `docs generate`) and whether it writes; DbtArgsError if it is
+    not one an analyst runs here or an argument would override what the warehouse sets."""
+    if "--version" in args:
+        from importlib.metadata import version
+
+        raise DbtArgsError(f"dbt-core {version('dbt-core')}, dbt-duckdb {version('dbt-duckdb')} (`dbt --version` is "
+                           "not run: it asks the package index for the latest release)")
+    for arg in args:
+        if arg.split("=", 1)[0] in OURS:
+            raise DbtArgsError(f"{arg.split('=', 1)[0]} is set by the warehouse from its settings (`warehouse "
+                               "--home`, `--threads`, `--memory-limit`, the environment): leave it out")
+    if not args or args[0].startswith("-"):
+        if any(a in ("-h", "--help") for a in args):
+            return "", False  # dbt's own help: nothing runs
+        raise DbtArgsError("name a dbt command first: ls, show, compile, parse, docs generate, build, run, test, … "
+                           "(`warehouse dbt -- --help`)")
+    command = args[0]
+    if command not in READING | WRITING | REFUSED.keys():
+        raise DbtArgsError(f"`{command}` is not a dbt command (`warehouse dbt -- --help` lists them)")
+    if command == "docs" and "serve" in args[1:2]:
+        command = "docs serve"
+    if command in REFUSED:
+        raise DbtArgsError(f"`dbt {command}` is not run through the warehouse: {REFUSED[command]}")
+    return command, command in WRITING
+
 
 @dataclass
 class DbtOutcome:
@@ -34,13 +79,19 @@ class DbtOutcome:
     failures: list[str] = field(default_factory=list)  # node names, never row content
 
 
+def home_path(settings: Settings, target: Path) -> str:
+    """A path inside the home relative to it (dbt runs in the home folder), any other as it is."""
+    root = settings.home.root
+    return target.relative_to(root).as_posix() if target.is_relative_to(root) else str(target)
+
+
 def dbt_vars(settings: Settings, analytics: Path) -> dict[str, str | int]:
     """Paths inside the home are given relative to it (dbt runs in the home folder): the vars, and so dbt's
     parse of the project, are then the same for every home, and a copied home keeps its partial parse."""
     home, limits = settings.home, settings.limits
 
     def path(target: Path) -> str:
-        return target.relative_to(home.root).as_posix() if target.is_relative_to(home.root) else str(target)
+        return home_path(settings, target)
 
     return {
         "vault_path": path(home.vault), "analytics_path": path(analytics), "temp_dir": path(home.tmp),
@@ -60,25 +111,36 @@ def dbt_argv(settings: Settings, analytics: Path, args: list[str] | tuple[str, .
 
 
 def run_dbt(settings: Settings, *args: str, analytics: Path | None = None, extra_vars: dict | None = None,
-            quiet: bool = True) -> DbtOutcome:
+            quiet: bool = True, read_only: bool = False, log_file: bool = True, label: str | None = None
+            ) -> DbtOutcome:
     """`dbt <args>` against this home, in this process; `analytics`: the file attached as `analytics` (default:
-    the one being built); `extra_vars`: dbt vars beside the settings' (a test's `retention_as_of`)."""
+    the one being built); `extra_vars`: dbt vars beside the settings' (a test's `retention_as_of`). `read_only`
+    attaches the vault and the published analytics read-only (an empty in-memory database before the first
+    build), so a command that tries to write fails instead; the vars stay those of a build, which keeps dbt's
+    partial parse. Without `log_file` dbt writes no dbt.log (`show` would log the rows it prints). `label`: what
+    the outcome and our log call the command (default: the arguments; an analyst's may hold a query's values)."""
     from dbt.cli.main import dbtRunner  # imported late: it is slow and only some commands need it
 
     from warehouse import dbt_plugin
 
     analytics = analytics or settings.home.analytics_next
     argv = (["--quiet"] if quiet else []) + dbt_argv(settings, analytics, args, extra_vars)
-    vault = dbt_vars(settings, analytics)["vault_path"]
+    if not log_file:
+        argv.insert(0, "--log-level-file=none")
+    vault = home_path(settings, settings.home.vault)
     if settings.vault_key:
         dbt_plugin.GIVEN_KEYS[vault] = vault_key(settings)
+    if read_only:
+        published = settings.home.analytics
+        dbt_plugin.READ_ONLY[vault] = home_path(settings, published) if published.exists() else ":memory:"
     try:
         with contextlib.chdir(settings.home.root):  # the vars' relative paths are the home's
             result = dbtRunner().invoke(argv)
     finally:
         dbt_plugin.GIVEN_KEYS.pop(vault, None)
+        dbt_plugin.READ_ONLY.pop(vault, None)
         release_duckdb()
-    outcome = DbtOutcome(" ".join(args), bool(result.success))
+    outcome = DbtOutcome(label or " ".join(args), bool(result.success))
     nodes = getattr(result.result, "results", None) or []
     for node in nodes:
         status = str(node.status).lower().split(".")[-1]
@@ -94,6 +156,13 @@ def run_dbt(settings: Settings, *args: str, analytics: Path | None = None, extra
         log.info("dbt %s: slowest: %s", outcome.command,
                  ", ".join(f"{node.node.name} {node.execution_time:.1f} s" for node in slowest))
     return outcome
+
+
+def dbt_help(args: list[str] | tuple[str, ...]) -> DbtOutcome:
+    """dbt's own `--help`: nothing of the project or the home is read."""
+    from dbt.cli.main import dbtRunner
+
+    return DbtOutcome("--help", bool(dbtRunner().invoke([*args, *QUIET]).success))
 
 
 def release_duckdb() -> None:

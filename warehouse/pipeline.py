@@ -287,6 +287,119 @@ def privacy_notice(settings: Settings, *, langs: tuple[str, ...] = ("fi", "en"),
     return written
 
 
+# --- for analysts: metrics and dbt ------------------------------------------------------------------------
+class WrongOptions(PipelineError):
+    """The command was given options it cannot run (exit 2, nothing ran)."""
+
+
+@dataclass
+class MetricsOutcome:
+    result: object | None = None  # metrics.semantic.MetricsResult
+    sql: str | None = None  # asked for the SQL only
+    metrics: list = field(default_factory=list)  # asked for the list: metrics.semantic.MetricInfo
+    dimensions: list[str] = field(default_factory=list)
+    status: Status = Status.OK
+
+
+def semantic_manifest(settings: Settings, progress: Progress = _quiet) -> Path:
+    """The metrics' definitions as dbt wrote them (every build does); `dbt parse` first when there are none."""
+    path = settings.home.dbt_dir / "target" / "semantic_manifest.json"
+    if path.exists():
+        return path
+    with holding(settings, "metrics", reader=True, on_wait=progress):  # dbt's target folder is the builds' too
+        if not path.exists():
+            from warehouse.dbt import run_dbt
+
+            progress("Reading the metrics' definitions (dbt parse)…")
+            parsed = run_dbt(settings, "parse")
+            if not parsed.success or not path.exists():
+                raise PipelineError("dbt parse failed, so the metrics' definitions are unknown: "
+                                    + "; ".join(parsed.failures or ["no semantic_manifest.json written"]))
+    return path
+
+
+def metrics(settings: Settings, names: list[str], *, by: list[str] = (), where: list[str] = (),
+            list_only: bool = False, sql_only: bool = False, progress: Progress = _quiet) -> MetricsOutcome:
+    """Metrics of the semantic layer (models/marts/churn/_churn__semantic.yml) from the published analytics,
+    read-only (no lock): by month (day, week, quarter, year) and the dimensions they have, filtered by `where`.
+    `list_only`: the metrics and dimensions there are; `sql_only`: the SQL MetricFlow writes, not run."""
+    from metrics.semantic import ManifestUnreadable, MetricsError, QueryError, SemanticLayer
+
+    analytics = settings.home.analytics
+    if not analytics.exists():
+        raise PipelineError(f"no analytics database at {analytics}: run `warehouse build` first")
+    manifest = semantic_manifest(settings, progress)
+    progress("Querying the metrics…")
+
+    def open_layer() -> SemanticLayer:
+        try:
+            return SemanticLayer(manifest, analytics, limits=settings.limits)
+        except ManifestUnreadable:  # caught while a build's dbt rewrote it: read it once that build is done
+            with holding(settings, "metrics", reader=True, on_wait=progress):
+                return SemanticLayer(manifest, analytics, limits=settings.limits)
+
+    try:
+        with open_layer() as layer:
+            if list_only:
+                return MetricsOutcome(metrics=layer.metrics(), dimensions=layer.dimensions())
+            if sql_only:
+                return MetricsOutcome(sql=layer.sql(list(names), list(by), list(where))[0])
+            result = layer.query(list(names), list(by), list(where))
+    except QueryError as exc:
+        raise WrongOptions(str(exc)) from None
+    except MetricsError as exc:
+        raise PipelineError(str(exc)) from None
+    # names only: a filter's values could be anything an analyst typed
+    log.info("metrics %s by %s: %d rows", ",".join(names), ",".join(by) or "-", len(result.rows))
+    return MetricsOutcome(result=result)
+
+
+@dataclass
+class DbtCommandOutcome:
+    command: str  # the dbt command (`show`, `docs generate`)
+    dbt: object  # warehouse.dbt.DbtOutcome
+    built_into: Path | None = None  # a command that writes: the next analytics file, never published from there
+
+    @property
+    def alerts(self) -> list[str]:
+        return [] if self.dbt.success else [f"dbt {self.command} failed"]
+
+    @property
+    def status(self) -> Status:
+        return Status.BROKEN if self.alerts else Status.OK
+
+
+def dbt(settings: Settings, args: list[str], *, progress: Progress = _quiet) -> DbtCommandOutcome:
+    """`dbt <args>` on the warehouse's profile, vars and home, printing dbt's own output.
+
+    A command that only reads (ls, show, compile, parse, docs generate, debug, source freshness) runs with the
+    vault and the published analytics attached read-only and waits for a running build; one that writes
+    (build, run, test, seed, snapshot, run-operation, …) holds the home like a build and builds into the next
+    analytics file, a copy of the published one: only `warehouse build` publishes, after its checks. `show`
+    leaves no dbt.log behind: the rows it prints may be personal data when it reads the vault."""
+    from warehouse.build import BuildError, start_next
+    from warehouse.dbt import DbtArgsError, dbt_command, dbt_help, run_dbt
+
+    try:
+        command, writes = dbt_command(args)
+    except DbtArgsError as exc:
+        raise WrongOptions(str(exc)) from None
+    if not command:
+        return DbtCommandOutcome("--help", dbt_help(args))
+    label = f"{command} (warehouse dbt)"
+    if not writes:
+        with holding(settings, "dbt", reader=True, on_wait=progress):
+            return DbtCommandOutcome(command, run_dbt(settings, *args, quiet=False, read_only=True,
+                                                      log_file=command != "show", label=label))
+    with holding(settings, "dbt", on_wait=progress):
+        try:
+            start_next(settings, full_refresh="--full-refresh" in args)
+        except BuildError as exc:
+            raise PipelineError(str(exc)) from None
+        outcome = run_dbt(settings, *args, quiet=False, label=label)
+        return DbtCommandOutcome(command, outcome, settings.home.analytics_next)
+
+
 # --- erasure: retention enforcement ----------------------------------------------------------------------
 @dataclass
 class EnforceOutcome:
