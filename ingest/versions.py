@@ -149,6 +149,7 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         from changed left join ({kept_sql}) as kept using (_key)""")
     if not _count(con, STATES):
         _ended_by(con, table, day, load_id)
+        _drop_temps(con)
         return 0
 
     # Each key's state on D and on every later snapshot date (reconstructed from the version valid on it; a key
@@ -268,7 +269,15 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         where {key_sql(entity, 'version')} = newest._key
             and version._is_latest is distinct from (version._valid_from = newest.valid_from)""")
     _ended_by(con, table, day, load_id)
-    return _count(con, f"{NEW_VERSIONS} where _from_file")
+    changed = _count(con, f"{NEW_VERSIONS} where _from_file")
+    _drop_temps(con)
+    return changed
+
+
+def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
+    """The file's rows in clear and what was derived from them are not kept past the file (nor their memory)."""
+    for name in (DATA_TEMP, UNREADABLE, STATES, TIMELINE, NEW_VERSIONS, "_versions_runs", "_versions_dates"):
+        con.execute(f"drop table if exists temp.main.{name}")
 
 
 def _ended_by(con: duckdb.DuckDBPyConnection, table: str, day: str, load_id: int) -> None:
