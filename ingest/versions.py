@@ -219,10 +219,10 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
             true as _from_file
         from _versions_runs as runs inner join {DATA_TEMP} as file using (_key)
         where runs.run > 0 and runs.state.hash is not null and runs.state.source = 'file'""")
-    # (only after a correction or a late file: a later date's version, or the state before an unreadable row)
-    # Its lineage is its own when it started on that date; else the row was the same as a version since
-    # split (the file it came from may be the one this file replaces): the snapshot of that date introduced
-    # the version, on a line not known (the row was not kept, being the same).
+    # A version starting on a later date (only after a correction or a late file) is copied from the version
+    # valid on that date. Its lineage is that version's when it started on that date; else the row was the
+    # same as a version now split (made by an earlier file, perhaps the one this file replaces): the snapshot
+    # of that date introduced it, on a line not known (being the same, the row was not kept).
     if _count(con, "_versions_runs where run > 0 and state.hash is not null and state.source = 'version'"):
         own = "version._valid_from = runs.starts_on"
         con.execute(f"""
