@@ -411,7 +411,8 @@ class FileLoader:
         rows_erased, rejects_erased = self._erase()
         changed = loaded
         if entity.mode == "snapshot":
-            changed = versions.apply_snapshot(con, entity, entity.raw_table, ROWS, self.load_id, self.export_date,
+            snapshot = versions.Snapshot(self.export_date, self.load_id, self.source_file)
+            changed = versions.apply_snapshot(con, entity, entity.raw_table, ROWS, snapshot,
                                               versions.applied_snapshots(con, entity))
             con.execute(f"drop table {ROWS}")  # the file's rows in clear: not kept past the transaction
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,

@@ -25,8 +25,9 @@ only on their dates, so a key's state on D is the version valid on D. Replacing 
   day (corrected, or arriving late) only the keys whose state that day changed are replayed over the days
   after it, each of which is a full snapshot of its own and keeps its states.
 
-Unreadable is not deleted: a key whose row in the file was rejected (its `record_key` in ingest.rejects) keeps
-the state it had the snapshot before, on D and on a later date alike.
+Unreadable is not deleted: a key whose row in the file was rejected (its `record_key` in ingest.rejects) is
+listed, with the content last read of it, on D and on a later date alike: its version stays open, and a key
+that had vanished is listed again (what staging showed of such a key from every snapshot's rows).
 
 `migrate` converts a vault of the layout before (every row of every snapshot) once: per entity, in one
 transaction, it replays the snapshots that counted (the newest version of each file name, newest per export
@@ -55,6 +56,7 @@ UNREADABLE = "_versions_unreadable"  # keys the file lists on a rejected line
 STATES = "_versions_states"  # per key to rebuild: its state on D (and the version valid before D)
 TIMELINE = "_versions_timeline"  # per key to rebuild: its state on D and every later snapshot date
 NEW_VERSIONS = "_versions_new"  # the versions to insert, their content copied before any is deleted
+LAST_READ = "_versions_last_read"  # per key: its newest version before D (the state an unreadable row keeps)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Snapshot:
     """A snapshot in effect: its export date and the load (file version) that is that date's snapshot."""
     export_date: date
     load_id: int
+    source_file: str
 
 
 def key_sql(entity: Entity, alias: str | None = None) -> str:
@@ -80,9 +83,9 @@ def applied_snapshots(con: duckdb.DuckDBPyConnection, entity: Entity, rows_in: s
     of those. `rows_in`: only loads with rows in that table (the layout before, where staging took a file version
     without rows for a failed export, not for a day when every row vanished)."""
     with_rows = (f"and load_id in (select distinct _load_id from {rows_in})" if rows_in else "")
-    return [Snapshot(d, load_id) for d, load_id in con.execute(f"""
-        select export_date, load_id from (
-            select export_date, load_id from ingest.files
+    return [Snapshot(*row) for row in con.execute(f"""
+        select export_date, load_id, source_file from (
+            select export_date, load_id, source_file from ingest.files
             where system = ? and entity = ? and status = 'loaded'
             qualify row_number() over (partition by source_file order by load_id desc) = 1
         )
@@ -91,19 +94,23 @@ def applied_snapshots(con: duckdb.DuckDBPyConnection, entity: Entity, rows_in: s
         order by export_date""", [entity.system, entity.entity]).fetchall()]
 
 
-def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, rows: str, load_id: int,
-                   export_date: date, applied: Iterable[Snapshot]) -> int:
-    """Make `rows` (a table of the file's readable rows: data and lineage columns, erased already) the snapshot of
-    `export_date` in the version table `table`; `applied`: the snapshots in effect before this file (the one it
-    replaces on its date, if any, among them). Inside the caller's transaction. Returns the file's rows that made
-    a version (rows changed); the others were the same as their key's version, or a key's earlier line.
+def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, rows: str, snapshot: Snapshot,
+                   applied: Iterable[Snapshot]) -> int:
+    """Make `rows` (a table of the file's readable rows: data and lineage columns, erased already) the snapshot
+    `snapshot` (its export date D, its load) in the version table `table`; `applied`: the snapshots in effect
+    before this file (the one it replaces on its date, if any, among them). Inside the caller's transaction.
+    Returns the file's rows that made a version (rows changed); the others were the same as their key's
+    version, or a key's earlier line.
+
+    A key's state on a snapshot date is its row there; where its row was rejected, the last version read of it
+    (unreadable is not deleted: it is listed, with the content it last had); else none (absent).
     """
     data = list(entity.columns)
-    day = literal(export_date.isoformat()) + "::date"
-    others = [s for s in applied if s.export_date != export_date]
-    before = [s for s in others if s.export_date < export_date]
+    day = literal(snapshot.export_date.isoformat()) + "::date"
+    others = [s for s in applied if s.export_date != snapshot.export_date]
+    before = [s for s in others if s.export_date < snapshot.export_date]
     previous = literal(before[-1].export_date.isoformat()) + "::date" if before else None
-    later = [s for s in others if s.export_date > export_date]
+    later = [s for s in others if s.export_date > snapshot.export_date]
     key = key_sql(entity)
     valid_on = "_valid_from <= {0} and (_valid_to is null or _valid_to > {0})".format
 
@@ -117,12 +124,15 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
     con.execute(f"""
         create or replace temp table {UNREADABLE} as
         select distinct {clean_id('record_key')} as _key from ingest.rejects
-        where load_id = {int(load_id)} and record_key is not null
+        where load_id = {int(snapshot.load_id)} and record_key is not null
         except
         select _key from {DATA_TEMP}""")
-    con.execute("create or replace temp table _versions_dates (export_date date, load_id bigint)")
-    con.executemany("insert into _versions_dates values (?, ?)",
-                    [(s.export_date, s.load_id) for s in [*later, Snapshot(export_date, load_id)]])
+    con.execute("create or replace temp table _versions_dates (export_date date, load_id bigint, source_file varchar)")
+    con.executemany("insert into _versions_dates values (?, ?, ?)",
+                    [(s.export_date, s.load_id, s.source_file) for s in [*later, snapshot]])
+    # The last version read of a key before D (of the unreadable keys here, of the keys to rebuild below).
+    con.execute(f"create or replace temp table {LAST_READ} (_key varchar, _row_hash uhugeint, _valid_from date)")
+    _last_read(con, table, key, day, UNREADABLE)
 
     # The keys to rebuild: their state on D changes, or their version on D is one D's earlier file made.
     # A version valid on the snapshot before D ("kept"), if any, may continue past D or end there.
@@ -136,9 +146,7 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         new_state as (
             select _key, _row_hash, 'file' as source, null::date as source_from from {DATA_TEMP}
             union all
-            -- unreadable is not deleted: the state of the snapshot before
-            select unreadable._key, kept._row_hash, 'version', kept._valid_from
-            from {UNREADABLE} as unreadable inner join ({kept_sql}) as kept using (_key)
+            select _key, _row_hash, 'version', _valid_from from {LAST_READ}
         ),
         changed as (
             select _key, new_state._row_hash as new_hash, new_state.source, new_state.source_from
@@ -148,17 +156,20 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         select changed.*, kept._row_hash as kept_hash, kept._valid_from as kept_from
         from changed left join ({kept_sql}) as kept using (_key)""")
     if not _count(con, STATES):
-        _ended_by(con, table, day, load_id)
+        _ended_by(con, table, day, snapshot.load_id)
         _drop_temps(con)
         return 0
+    _last_read(con, table, key, day, f"(select _key from {STATES} anti join {LAST_READ} using (_key))")
 
-    # Each key's state on D and on every later snapshot date (reconstructed from the version valid on it; a key
-    # rejected on that date and not listed readably keeps the state before, as the ingest kept it then).
+    # Each key's state on D and on every later snapshot date, reconstructed from the version valid on it. A key
+    # rejected on a later date had a version there only if a readable row made it (its file, a line): else its
+    # state there is the last one read, on D or after, or before D.
+    state = "{{'hash': {0}._row_hash, 'source': 'version', 'source_from': {0}._valid_from}}".format
     con.execute(f"""
         create or replace temp table {TIMELINE} as
         with
         versions as (
-            select {key} as _key, _row_hash, _valid_from, _valid_to from {table}
+            select {key} as _key, _row_hash, _valid_from, _valid_to, _load_id, _line from {table}
             where {key} in (select _key from {STATES})
         ),
         listed as (
@@ -167,8 +178,9 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
             from {STATES} as states
             union all
             select states._key, dates.export_date,
-                rejects._key is not null and versions._valid_from is distinct from dates.export_date,
-                {{'hash': versions._row_hash, 'source': 'version', 'source_from': versions._valid_from}}
+                rejects._key is not null
+                and not (versions._load_id is not distinct from dates.load_id and versions._line is not null),
+                {state('versions')}
             from {STATES} as states
             cross join _versions_dates as dates
             left join versions
@@ -181,11 +193,17 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
             where dates.export_date > {day}
         ),
         resolved as (
-            select _key, export_date,
-                last_value(case when not rejected then state end ignore nulls) over (
-                    partition by _key order by export_date rows between unbounded preceding and current row
-                ) as state
-            from listed
+            select listed._key, listed.export_date,
+                case when not listed.rejected then listed.state else coalesce(
+                    last_value(case when not listed.rejected and listed.state.hash is not null then listed.state end
+                        ignore nulls) over (
+                        partition by listed._key order by listed.export_date
+                        rows between unbounded preceding and 1 preceding
+                    ),
+                    case when last_read._key is not null then {state('last_read')} end,
+                    {{'hash': null::uhugeint, 'source': null::varchar, 'source_from': null::date}}
+                ) end as state
+            from listed left join {LAST_READ} as last_read using (_key)
         ),
         marked as (
             select resolved._key, resolved.export_date, resolved.state,
@@ -209,35 +227,40 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         select timeline.*, lead(starts_on) over (partition by _key order by starts_on) as ends_on
         from {TIMELINE} as timeline""")
 
-    # The new versions' content, copied before the versions it comes from are deleted.
+    # The new versions' content, copied before the versions it comes from are deleted. The file's rows make
+    # the versions starting on D, with their lines. A version starting later (only after a correction or a late
+    # file) is copied from the version valid on that date; its lineage is that version's when it started on that
+    # date. Else the row there was rejected, or the same as a version now split (made by an earlier file,
+    # perhaps the one this file replaces): the snapshot of that date introduced the version, on a line not known.
     columns = ", ".join(ident(c) for c in [*data, *LINEAGE_COLUMNS])
-    from_file = ", ".join(f"file.{ident(c)}" for c in [*data, *LINEAGE_COLUMNS])
-    version_data = ", ".join(f"version.{ident(c)}" for c in data)
+    own_file = f"runs.starts_on = {day}"
+
+    def lineage(alias: str, own: str) -> str:
+        return f"""
+            case when {own} then {alias}._load_id else dates.load_id end as _load_id,
+            case when {own} then {alias}._source_file else dates.source_file end as _source_file,
+            case when {own} then {alias}._line end as _line,
+            runs.starts_on as _export_date"""
+
     con.execute(f"""
         create or replace temp table {NEW_VERSIONS} as
-        select {from_file}, runs.state.hash as _row_hash, runs.starts_on as _valid_from, runs.ends_on as _valid_to,
-            true as _from_file
-        from _versions_runs as runs inner join {DATA_TEMP} as file using (_key)
+        select {', '.join(f'file.{ident(c)}' for c in data)}, {lineage('file', own_file)},
+            runs.state.hash as _row_hash, runs.starts_on as _valid_from, runs.ends_on as _valid_to,
+            {own_file} as _from_file
+        from _versions_runs as runs
+        inner join {DATA_TEMP} as file using (_key)
+        inner join _versions_dates as dates on dates.export_date = runs.starts_on
         where runs.run > 0 and runs.state.hash is not null and runs.state.source = 'file'""")
-    # A version starting on a later date (only after a correction or a late file) is copied from the version
-    # valid on that date. Its lineage is that version's when it started on that date; else the row was the
-    # same as a version now split (made by an earlier file, perhaps the one this file replaces): the snapshot
-    # of that date introduced it, on a line not known (being the same, the row was not kept).
     if _count(con, "_versions_runs where run > 0 and state.hash is not null and state.source = 'version'"):
-        own = "version._valid_from = runs.starts_on"
         con.execute(f"""
             insert into {NEW_VERSIONS}
-            select {version_data},
-                case when {own} then version._load_id else dates.load_id end,
-                case when {own} then version._source_file else files.source_file end,
-                case when {own} then version._line end,
-                runs.starts_on,
+            select {', '.join(f'version.{ident(c)}' for c in data)},
+                {lineage('version', 'version._valid_from = runs.starts_on')},
                 runs.state.hash, runs.starts_on, runs.ends_on, false
             from _versions_runs as runs
             inner join {table} as version
                 on {key_sql(entity, 'version')} = runs._key and version._valid_from = runs.state.source_from
             inner join _versions_dates as dates on dates.export_date = runs.starts_on
-            left join ingest.files as files on files.load_id = dates.load_id
             where runs.run > 0 and runs.state.hash is not null and runs.state.source = 'version'""")
 
     # The version valid before D continues through its run on D, if D's state is its own; else ends on D.
@@ -268,15 +291,25 @@ def apply_snapshot(con: duckdb.DuckDBPyConnection, entity: Entity, table: str, r
         ) as newest
         where {key_sql(entity, 'version')} = newest._key
             and version._is_latest is distinct from (version._valid_from = newest.valid_from)""")
-    _ended_by(con, table, day, load_id)
+    _ended_by(con, table, day, snapshot.load_id)
     changed = _count(con, f"{NEW_VERSIONS} where _from_file")
     _drop_temps(con)
     return changed
 
 
+def _last_read(con: duckdb.DuckDBPyConnection, table: str, key: str, day: str, keys: str) -> None:
+    """Adds to LAST_READ the newest version before D of each key in `keys` (a relation of `_key`)."""
+    con.execute(f"""
+        insert into {LAST_READ}
+        select {key}, _row_hash, _valid_from from {table}
+        where _valid_from < {day} and {key} in (select _key from {keys})
+        qualify row_number() over (partition by {key} order by _valid_from desc) = 1""")
+
+
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
     """The file's rows in clear and what was derived from them are not kept past the file (nor their memory)."""
-    for name in (DATA_TEMP, UNREADABLE, STATES, TIMELINE, NEW_VERSIONS, "_versions_runs", "_versions_dates"):
+    for name in (DATA_TEMP, UNREADABLE, STATES, TIMELINE, NEW_VERSIONS, LAST_READ, "_versions_runs",
+                 "_versions_dates"):
         con.execute(f"drop table if exists temp.main.{name}")
 
 
@@ -337,8 +370,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
         for snapshot in applied_snapshots(con, entity, rows_in=table):
             con.execute(f"create or replace temp table _versions_old_file as "
                         f"select {select} from {table} where _load_id = {snapshot.load_id}")
-            apply_snapshot(con, entity, building, "_versions_old_file", snapshot.load_id, snapshot.export_date,
-                           applied)
+            apply_snapshot(con, entity, building, "_versions_old_file", snapshot, applied)
             applied.append(snapshot)
         # A file version of before: the rows that made a version that is still there changed, the rest not
         # (a version superseded by a corrected file made none that lasted).

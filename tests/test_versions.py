@@ -256,14 +256,34 @@ def test_a_corrected_or_late_file_gives_the_versions_of_loading_the_final_files_
     ingest(fresh, fresh_inbox)
     got, want = comparable(con), comparable(fresh)
     assert got == want
-    # lines: those of the file that made the version, unless the row was the same as a version since withdrawn
+    # lines: those of the file that made the version; not known where a rejected row listed a key again, nor
+    # (after the correction only) where the row was the same as a version since split, on a day after it
     lines = "select product_code, _valid_from, _line from raw_services.products order by all"
     unknown = [(c, f) for c, f, line in con.execute(lines).fetchall() if line is None]
     assert [r for r in con.execute(lines).fetchall() if r[2] is not None] == \
         [r for r in fresh.execute(lines).fetchall() if r[:2] not in unknown]
-    assert all(f > days[corrected_day] for _, f in unknown)
+    split = set(unknown) - {(c, f) for c, f, line in fresh.execute(lines).fetchall() if line is None}
+    assert all(f > days[corrected_day] for _, f in split)
     con.close()
     fresh.close()
+
+
+def test_a_key_listed_again_on_a_rejected_row_is_listed_with_its_last_content(vault, tmp_path):
+    """Unreadable is not deleted: a key gone from one snapshot and on a rejected line of the next is listed
+    again, with what was last read of it, until it is gone again (as staging showed it from every row)."""
+    inbox = tmp_path / "inbox"
+    days = [DAY + timedelta(n) for n in range(4)]
+    products_file(inbox, days[0], ["BB;Kuitu;broadband;29,90;24", "P1;Tuote;vps;1,00;24"])
+    products_file(inbox, days[1], ["BB;Kuitu;broadband;29,90;24"])
+    products_file(inbox, days[2], ["BB;Kuitu;broadband;29,90;24", "P1;Tuote;vps;1,0x;24"])
+    ingest(vault, inbox)
+    assert latest(vault)["P1"] == (False, None)
+    products_file(inbox, days[3], ["BB;Kuitu;broadband;29,90;24"])
+    ingest(vault, inbox)
+    assert latest(vault)["P1"] == (True, days[3])
+    names = [f"services/products_{d:%Y%m%d}.csv" for d in days]
+    assert versions(vault)[1:] == [("P1", days[0], days[1], False, names[0], 3, names[1]),
+                                   ("P1", days[2], days[3], True, names[2], None, names[3])]
 
 
 def test_an_unreadable_row_keeps_the_keys_version_open_across_a_corrected_day(vault, tmp_path):
@@ -358,13 +378,15 @@ OLD_DAYS = [DAY + timedelta(n) for n in range(4)]
 
 
 def old_inbox(inbox: Path) -> None:
-    """Snapshot files of four days, with a change, a vanished and a reappearing key, a rejected line, a key
-    twice in one file, and a corrected file (loaded after the first version of its name)."""
+    """Snapshot files of four days, with a change, a vanished and a reappearing key, rejected lines (of a listed
+    key, and of one that had vanished), a key twice in one file, and a corrected file (loaded after the first
+    version of its name)."""
     products_file(inbox, OLD_DAYS[0], ["BB;Kuitu;broadband;29,90;24", "VPS;VPS;vps;10,00;24",
-                                       "OLD;ADSL;broadband;9,90;24"])
+                                       "OLD;ADSL;broadband;9,90;24", "GONE;Pois;vps;3,00;24"])
     products_file(inbox, OLD_DAYS[1], ["BB;Kuitu;broadband;31,90;24", "VPS;VPS;vps;10,00;24",
                                        "VPS;VPS;vps;12,00;24"])  # OLD gone; VPS twice, the later line wins
-    products_file(inbox, OLD_DAYS[2], ["BB;Kuitu;broadband;31,9x;24", "OLD;ADSL;broadband;9,90;24"])  # BB rejected
+    products_file(inbox, OLD_DAYS[2], ["BB;Kuitu;broadband;31,9x;24", "OLD;ADSL;broadband;9,90;24",
+                                       "GONE;Pois;vps;3,0x;24"])  # BB and GONE rejected
     products_file(inbox, OLD_DAYS[3], ["BB;Kuitu;broadband;31,90;24", "NEW;Uusi;vps;1,00;24"])  # VPS, OLD gone
     write(inbox / f"crm/customers_{OLD_DAYS[0]:%Y%m%d}.csv", [CUSTOMERS_HEADER, customer("C0000001"),
                                                               customer("C0000002", email="b@example.fi")])
@@ -426,7 +448,8 @@ def build_old_vault(con, inbox: Path) -> None:
 OLD_STAGING = {
     "raw_services.products": {
         "BB": ("31.90", False, None), "NEW": ("1.00", False, None),
-        "OLD": ("9.90", True, OLD_DAYS[3]), "VPS": ("12.00", True, OLD_DAYS[2])},
+        "OLD": ("9.90", True, OLD_DAYS[3]), "VPS": ("12.00", True, OLD_DAYS[2]),
+        "GONE": ("3.00", True, OLD_DAYS[3])},
     "raw_crm.customers": {"C0000001": ("z@y.fi", False, None), "C0000002": ("b@example.fi", False, None)},
 }
 
@@ -447,13 +470,17 @@ def test_a_vault_of_before_migrates_to_versions_with_the_same_current_state(vaul
     old_inbox(inbox)
     build_old_vault(vault, inbox)
     before = vault.execute("select count(*) from raw_services.products").fetchone()[0]
-    assert before == 9
+    assert before == 10
 
     assert ingest(vault, tmp_path / "empty") == {}  # the ingest prepares its schema: the migration
     assert staging_of(vault) == OLD_STAGING
     assert versions(vault) == [
         ("BB", OLD_DAYS[0], OLD_DAYS[1], False, "services/products_20240105.csv", 2, "services/products_20240106.csv"),
         ("BB", OLD_DAYS[1], None, True, "services/products_20240106.csv", 2, None),
+        ("GONE", OLD_DAYS[0], OLD_DAYS[1], False, "services/products_20240105.csv", 5,
+         "services/products_20240106.csv"),
+        ("GONE", OLD_DAYS[2], OLD_DAYS[3], True, "services/products_20240107.csv", None,
+         "services/products_20240108.csv"),
         ("NEW", OLD_DAYS[3], None, True, "services/products_20240108.csv", 3, None),
         ("OLD", OLD_DAYS[0], OLD_DAYS[1], False, "services/products_20240105.csv", 4,
          "services/products_20240106.csv"),
@@ -468,7 +495,7 @@ def test_a_vault_of_before_migrates_to_versions_with_the_same_current_state(vaul
     assert all(read == changed + unchanged + rejected for _, read, changed, unchanged, rejected in files)
     assert [f[2] for f in files if f[0] == f"crm/customers_{OLD_DAYS[1]:%Y%m%d}.csv"] == [0, 1]
     assert vault.execute("select raw_table, rows_before, versions from ingest.migrations order by all").fetchall() \
-        == [("raw_crm.customers", 5, 3), ("raw_services.key_handovers", 0, 0), ("raw_services.products", 9, 7),
+        == [("raw_crm.customers", 5, 3), ("raw_services.key_handovers", 0, 0), ("raw_services.products", 10, 9),
             ("raw_services.services", 0, 0)]
 
     # the next day loads onto the versions; a second migration finds nothing to do
@@ -498,7 +525,7 @@ def test_a_killed_migration_leaves_each_table_old_or_new_and_the_next_run_finish
     try:
         migrated = [e.raw_table for e in SNAPSHOTS if has_versions(con, e.raw_table)]
         assert migrated == [SNAPSHOTS[0].raw_table]  # crm/customers first; the others still as they were
-        assert con.execute("select count(*) from raw_services.products").fetchone()[0] == 9
+        assert con.execute("select count(*) from raw_services.products").fetchone()[0] == 10
         assert con.execute("select raw_table from ingest.migrations").fetchall() == [(migrated[0],)]
     finally:
         con.close()
