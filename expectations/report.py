@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from core import render
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "expectations/templates/quality.html.j2"
 
 
 def _trend_points(trend: list[dict], width: int = 600, height: int = 80) -> list[dict]:
@@ -27,15 +27,11 @@ def _trend_points(trend: list[dict], width: int = 600, height: int = 80) -> list
     return bars
 
 
-def write_html(run, folder: Path) -> Path:
-    """Render `quality.html` into `folder` (created owner-only) and return its path."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+def write_html(run, folder: Path, *, controller: str) -> Path:
+    """Render `quality.html` into `folder` (created owner-only) and return its path. `controller`: the company
+    whose register was checked (privacy/register.yml, read by the pipeline)."""
     suites: dict[str, list] = {}
     for r in run.results:
         suites.setdefault(r.suite, []).append(r)
-    html = env.get_template("quality.html.j2").render(run=run, summary=run.summary(), suites=suites,
-                                                      bars=_trend_points(run.trend))
-    path = folder / "quality.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return render.write_page(folder / "quality.html", TEMPLATE, lang="en", run=run, summary=run.summary(),
+                             suites=suites, bars=_trend_points(run.trend), controller=controller)

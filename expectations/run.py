@@ -19,7 +19,7 @@ from core.pseudonym import pseudonymous_key
 from core.reference import country_codes
 from core.schema import ensure_vault_schema
 from core.settings import Settings
-from core.sql import literal
+from core.sql import literal, relation_exists
 from core.vault import open_vault
 
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -168,10 +168,10 @@ class CheckRun:
         if skipped:
             console.print(f"[yellow]{s['skipped']} checks skipped[/] (no analytics database): {', '.join(skipped)}")
 
-    def write_html(self, folder: Path) -> Path:
+    def write_html(self, folder: Path, *, controller: str) -> Path:
         from expectations.report import write_html
 
-        return write_html(self, folder)
+        return write_html(self, folder, controller=controller)
 
 
 def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
@@ -368,6 +368,22 @@ def _trend(con, runs: int = 30) -> list[dict]:
                count(*) filter (where not success and severity = 'warning')
         from quality.check_results group by run_id, run_at order by run_at desc limit ?""", [runs]).fetchall()
     return [{"run_at": r[0], "checks": r[1], "passed": r[2], "errors": r[3], "warnings": r[4]} for r in rows[::-1]]
+
+
+def published_summary(settings: Settings) -> dict | None:
+    """The quality summary the published analytics carries (the last check before it was published), if any."""
+    path = settings.home.analytics
+    if not path.exists():
+        return None
+    con = connect(path, read_only=True, limits=settings.limits)
+    try:
+        if not relation_exists(con, "quality.summary"):
+            return None
+        cursor = con.execute("select run_at, checks, passed, errors, warnings from quality.summary")
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+    finally:
+        con.close()
 
 
 def _publish(analytics: Path, run: CheckRun, settings: Settings) -> None:

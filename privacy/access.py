@@ -19,10 +19,10 @@ the HETU tells them apart.
 
 The package is written owner-only into `<home>/access/<request_id>/` (never into `<home>/reports`, which
 holds no personal data): `access.json` and one HTML page per language (`access.fi.html`, `access.en.html`,
-one template, privacy/templates/access.html.j2, labels in access_labels.yml). Every request, found or not,
-is logged in the vault table `privacy.access_requests` with the identifier's type, who verified the
-requester's identity and the customer's pseudonymous key, never the identifier or the answer. Logs and the
-returned `AccessResult` carry ids and counts only.
+one template, privacy/templates/access.html.j2, labels in access_labels.yml, rendered by core/render.py).
+Every request, found or not, is logged in the vault table `privacy.access_requests` with the identifier's
+type, who verified the requester's identity and the customer's pseudonymous key, never the identifier or the
+answer. Logs and the returned `AccessResult` carry ids and counts only.
 """
 
 from __future__ import annotations
@@ -33,16 +33,12 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
-import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from core import faults, files
+from core import faults, files, render
 from core.pseudonym import macro_sql, pseudonymous_key
 from core.settings import Settings
 from core.sql import ident as _ident
@@ -65,16 +61,15 @@ from privacy.notice import load_labels, period_words, translated
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = "privacy/templates/access.html.j2"
+LABELS = Path(__file__).resolve().parent / "templates" / "access_labels.yml"
 LANGUAGES = ("fi", "en")
-LOCAL_TZ = "Europe/Helsinki"
 CUSTOMERS = "staging.stg_crm__customers"  # where a person is found (disclosures.yml: `customers_where`)
 PERSON_ID = "hetu"  # the column that identifies a natural person across customer records
 RECORDS = "intermediate.int_retention__records"
 DISCLOSURES = "intermediate.int_privacy__disclosures"  # the disclosure register (vault)
 JSON_NAME = "access.json"
 VERTICAL_MAX = 3  # a dataset with at most this many records is shown one column per record
-DASH = "\u2013"
 
 # The identifier types and how staging cleans each column (clean_string, clean_code, clean_email).
 _TRIM = "nullif(trim(cast(? as varchar), ' ' || chr(9) || chr(10) || chr(13) || chr(160)), '')"
@@ -313,7 +308,7 @@ def subject_access(settings: Settings, secret: bytes, policy, identifier_type: s
 
     con = open_vault(settings, read_only=True)
     try:
-        con.execute(f"set timezone = '{LOCAL_TZ}'")  # instants are shown as the customer's clock shows them
+        con.execute(f"set timezone = '{render.LOCAL_ZONE}'")  # instants are shown as the customer's clock shows them
         con.execute(macro_sql(secret))  # int_retention__records calls it
         subjects, outcome = find_customers(con, identifier_type, value)
         keys = [pseudonymous_key(secret, s) for s in subjects]
@@ -390,7 +385,7 @@ def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, period=N
     if not folder.is_dir():
         return 0
     files.remove_strays(folder)
-    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(LOCAL_TZ)).date()
+    today = (now or datetime.now(UTC)).astimezone(render.LOCAL_TZ).date()
     rows = con.execute("""
         select request_id,
             exists (select 1 from retention.erasure_ledger as ledger
@@ -398,13 +393,14 @@ def remove_packages(settings: Settings, con: duckdb.DuckDBPyConnection, period=N
                 as erased,
             cast(timezone(?, requests.requested_at) as date) as requested_on
         from privacy.access_requests as requests
-        where requests.found""", [LOCAL_TZ]).fetchall()
+        where requests.found""", [render.LOCAL_ZONE]).fetchall()
     removed = 0
     for request_id, erased, requested_on in rows:
         directory = folder / request_id
         # kept through requested_on + period, as the retention rules count
         expired = period is not None and period.add_to(requested_on) < today
-        if directory.is_dir() and (erased or expired):
+        # an erased person's access package holds their data; an erasure answer holds none (counts only)
+        if directory.is_dir() and ((erased and (directory / JSON_NAME).exists()) or expired):
             shutil.rmtree(directory)
             removed += 1
     if removed:
@@ -436,19 +432,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-@cache
-def labels() -> dict[str, Any]:
-    with (TEMPLATES / "access_labels.yml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def labels(section: str) -> render.Labels:
+    """A section of access_labels.yml: `page`, `statuses`, `hold_reasons`, `categories` or `columns`."""
+    return render.load_labels(LABELS, section)
 
 
 def column_label(column: str) -> dict[str, str]:
-    return labels()["columns"].get(column) or {lang: column for lang in LANGUAGES}
+    return labels("columns").get(column) or {lang: column for lang in LANGUAGES}
 
 
 def category_label(category: str) -> dict[str, str]:
     """The category's label, else its nearest labelled parent's (user.contact.address.street -> …address)."""
-    known = labels()["categories"]
+    known = labels("categories")
     key = category
     while key and key not in known:
         key = key.rpartition(".")[0]
@@ -456,26 +451,18 @@ def category_label(category: str) -> dict[str, str]:
 
 
 def render_html(package: dict[str, Any], lang: str) -> str:
-    lab = labels()
-    page = lab["page"][lang]
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["value"] = lambda v: _format(v, lang, page)
-    env.filters["day"] = lambda v: _format(v, lang, page) if v else DASH
-    env.filters["t"] = lambda d: d.get(lang) or d.get("en") or DASH if isinstance(d, dict) else d
-    env.filters["num"] = lambda n: f"{n:,}".replace(",", "\u00a0")
-    env.filters["field"] = lambda qualified: column_label(qualified.rpartition(".")[2])[lang]
-    env.globals["structured"] = lambda v: isinstance(v, list | dict)
-    env.globals["short"] = lambda v: not isinstance(v, list | dict) and len(str(v)) <= 16  # ids, dates, sums
+    page = labels("page").in_lang(lang)
     controller = package["controller"]["name"]
-    return env.get_template("access.html.j2").render(
-        p=package, lang=lang, L=page, lab=lab, controller=controller,
+    return render.render(
+        TEMPLATE, lang=lang, p=package, L=page, controller=controller,
+        statuses=labels("statuses"), hold_reasons=labels("hold_reasons"),
         lead=page["lead"].format(controller=controller),
         no_disclosures=page["no_disclosures"].format(controller=controller),
         footer=page["footer"].format(json_name=JSON_NAME, request_id=package["request_id"]),
-        prepared=_format(package["requested_at"], lang, page),
         layout={d["table"]: _layout(d, lang) for d in package["datasets"]},
-        dash=DASH, vertical_max=VERTICAL_MAX)
+        disclosed_fields=[[column_label(field.rpartition(".")[2])[lang] for field in item["fields"]]
+                          for item in package["disclosures"]],
+        vertical_max=VERTICAL_MAX)
 
 
 def _layout(dataset: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -509,26 +496,3 @@ def _layout(dataset: dict[str, Any], lang: str) -> dict[str, Any]:
     return {"groups": groups, "columns": [col for g in groups for col in g["columns"]],
             "recipients": sorted(recipients.values(), key=lambda r: (not r["standing"], r["recipient"])),
             "retention": retention}
-
-
-def _format(value: Any, lang: str, page: dict[str, str]) -> str:
-    if value is None or value == "":
-        return DASH
-    if isinstance(value, bool):
-        return page["is_true"] if value else page["is_false"]
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
-        try:  # an instant inside a JSON value (ticket messages)
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(ZoneInfo(LOCAL_TZ))
-        return (f"{value.day}.{value.month}.{value.year} klo {value:%H.%M}" if lang == "fi"
-                else f"{value:%Y-%m-%d %H:%M}")
-    if isinstance(value, date):
-        return f"{value.day}.{value.month}.{value.year}" if lang == "fi" else value.isoformat()
-    if isinstance(value, Decimal | float):
-        text = str(value)
-        return text.replace(".", ",") if lang == "fi" else text
-    return str(value)

@@ -16,10 +16,10 @@ warehouse itself, so the notice and the system cannot drift apart:
 - the warehouse's code, for the technical measures of § 8: each is stated only while a check of what the code
   does holds (`MEASURES`).
 
-notice_labels.yml holds the headings and connecting sentences, and Finnish for the English-only texts of the
-configuration (legal bases, safeguards). A category, clock event, legal basis or safeguard without words is an
-error naming the file to complete: the notice never guesses. The notice carries no customer's data: it reads
-configuration only, never the vault or analytics.
+notice_labels.yml holds the headings and connecting sentences (labels as core/render.py loads them), and
+Finnish for the English-only texts of the configuration (legal bases, safeguards). A category, clock event,
+legal basis or safeguard without words is an error naming the file to complete: the notice never guesses. The
+notice carries no customer's data: it reads configuration only, never the vault or analytics.
 """
 
 from __future__ import annotations
@@ -32,16 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from babel import Locale
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from core import files
+from core import render
 from privacy.config import CONFIG_DIR, NOT_PERSONAL, load_data_map, load_disclosures, load_register
-from reports.i18n import long_date
 
 LABELS_DIR = Path(__file__).resolve().parent
-TEMPLATES = LABELS_DIR / "templates"
+TEMPLATES = {".html": "privacy/templates/notice.html.j2", ".md": "privacy/templates/notice.md.j2"}
 LANGS = ("fi", "en")
 FILE_STEMS = {"fi": "tietosuojaseloste.fi", "en": "privacy-notice.en"}
 SECTIONS = tuple(range(1, 11))  # 1-9 as in the controller's notice, 10 the retention periods
@@ -98,14 +95,14 @@ ERASURE_CHECK = _overdue_records_erased  # § 10: "the data is deleted or anonym
 
 # --- labels ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Labels:
+class NoticeLabels:
     version: str
-    text: dict[str, dict[str, str]]
-    categories: dict[str, dict[str, str]]
+    text: render.Labels
+    categories: render.Labels
     combined: tuple[tuple[frozenset[str], dict[str, str]], ...]
-    retention_categories: dict[str, dict[str, str]]
-    clock_events: dict[str, dict[str, str]]
-    measures: dict[str, dict[str, str]]
+    retention_categories: render.Labels
+    clock_events: render.Labels
+    measures: render.Labels
     translations: dict[str, str]  # normalised English -> Finnish
     files: tuple[Path, ...]
 
@@ -114,28 +111,28 @@ def _normal(text: str) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
-def load_labels(directory: Path = LABELS_DIR) -> Labels:
+def load_labels(directory: Path = LABELS_DIR) -> NoticeLabels:
     """categories.yml and notice_labels.yml; every entry must have both languages."""
-    files = (directory / "categories.yml", directory / "notice_labels.yml")
-    categories_doc, labels_doc = (yaml.safe_load(path.read_text(encoding="utf-8")) for path in files)
-    for name, entries in (("categories.yml categories", categories_doc["categories"]),
-                          *((f"notice_labels.yml {part}", labels_doc[part])
-                            for part in ("text", "retention_categories", "clock_events", "measures"))):
-        for key, entry in entries.items():
-            if not isinstance(entry, dict) or any(not str(entry.get(lang) or "").strip() for lang in LANGS):
-                raise NoticeError(f"{name}: {key} needs a non-empty `fi` and `en`")
+    categories_file, labels_file = paths = (directory / "categories.yml", directory / "notice_labels.yml")
+    try:
+        categories = render.load_labels(categories_file, "categories")
+        text, retention_categories, clock_events, measures = (
+            render.load_labels(labels_file, part) for part in ("text", "retention_categories", "clock_events",
+                                                               "measures"))
+    except render.LabelError as exc:
+        raise NoticeError(str(exc)) from None
+    categories_doc, labels_doc = render.read_yaml(categories_file), render.read_yaml(labels_file)
     combined = tuple((frozenset(entry["categories"]), {lang: entry[lang] for lang in LANGS})
                      for entry in categories_doc.get("combined", []))
-    return Labels(
-        version=str(labels_doc["version"]), text=labels_doc["text"], categories=categories_doc["categories"],
+    return NoticeLabels(
+        version=str(labels_doc["version"]), text=text, categories=categories,
         combined=tuple(sorted(combined, key=lambda item: -len(item[0]))),
-        retention_categories=labels_doc["retention_categories"], clock_events=labels_doc["clock_events"],
-        measures=labels_doc["measures"],
+        retention_categories=retention_categories, clock_events=clock_events, measures=measures,
         translations={_normal(entry["en"]): " ".join(entry["fi"].split()) for entry in labels_doc["translations"]},
-        files=files)
+        files=paths)
 
 
-def translated(english: str, lang: str, labels: Labels | None = None) -> str:
+def translated(english: str, lang: str, labels: NoticeLabels | None = None) -> str:
     """A configuration text written in English (a legal basis, a safeguard) in `lang`, from `translations`;
     the English when no Finnish is recorded (the notice refuses that case, other pages show the original)."""
     text = " ".join(english.split())
@@ -203,7 +200,7 @@ def build_notice(lang: str, *, policy, config_dir: Path = CONFIG_DIR, labels_dir
     register = load_register(config_dir)
     data_map = load_data_map(config_dir)
     disclosures = load_disclosures(config_dir, data_map)
-    t = {key: entry[lang] for key, entry in labels.text.items()}
+    t = labels.text.in_lang(lang)
 
     def finnish(english: str, what: str) -> str:
         if lang == "en":
@@ -284,7 +281,7 @@ def build_notice(lang: str, *, policy, config_dir: Path = CONFIG_DIR, labels_dir
     fingerprint = hashlib.sha256(b"".join(Path(path).read_bytes() for path in sources if path)).hexdigest()[:12]
     return Notice(
         lang=lang, t=t,
-        updated=t["updated"].format(date=long_date(register.updated, lang)),
+        updated=t["updated"].format(date=render.long_date(register.updated, lang)),
         controller={key: str(controller[key]) for key in ("name", "street_address", "postal_code", "city",
                                                            "business_id")},
         contact={"unit": register.contact["unit"][lang], "email": register.contact["email"],
@@ -301,22 +298,17 @@ def build_notice(lang: str, *, policy, config_dir: Path = CONFIG_DIR, labels_dir
         retention=retention, hold=hold, hold_basis=hold_basis, erased=ERASURE_CHECK(),
         versions=t["versions"].format(register=register.version, data_map=data_map.version,
                                       disclosures=disclosures.version, policy=policy.version,
-                                      effective=long_date(policy.effective_from, lang), labels=labels.version,
+                                      effective=render.long_date(policy.effective_from, lang), labels=labels.version,
                                       fingerprint=fingerprint),
     )
 
 
-def _environment(autoescape: bool) -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=autoescape, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-
-
 def render_html(notice: Notice) -> str:
-    return _environment(True).get_template("notice.html.j2").render(n=notice, t=notice.t)
+    return render.render(TEMPLATES[".html"], lang=notice.lang, n=notice, t=notice.t)
 
 
 def render_markdown(notice: Notice) -> str:
-    return _environment(False).get_template("notice.md.j2").render(n=notice, t=notice.t)
+    return render.render(TEMPLATES[".md"], lang=notice.lang, n=notice, t=notice.t)
 
 
 def write_notice(out_dir: Path, langs: Iterable[str] = LANGS, **sources: Any) -> list[Path]:
@@ -326,11 +318,10 @@ def write_notice(out_dir: Path, langs: Iterable[str] = LANGS, **sources: Any) ->
     anything is written, so a missing translation leaves the earlier files as they were.
     """
     notices = [build_notice(lang, **sources) for lang in dict.fromkeys(langs)]
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for notice in notices:
-        for suffix, render in ((".html", render_html), (".md", render_markdown)):
-            path = out_dir / f"{FILE_STEMS[notice.lang]}{suffix}"
-            files.write_text(path, render(notice))  # whole or not at all: a reader never sees half a notice
-            written.append(path)
+        for suffix, template in TEMPLATES.items():
+            # whole or not at all: a reader never sees half a notice
+            written.append(render.write_page(out_dir / f"{FILE_STEMS[notice.lang]}{suffix}", template,
+                                             lang=notice.lang, n=notice, t=notice.t))
     return written

@@ -9,20 +9,19 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import duckdb
 
+from core.render import LOCAL_TZ
 from core.settings import Settings
 from core.vault import open_vault
 
-LOCAL_TZ = "Europe/Helsinki"
 PREFIXES = {"access": "SAR", "erasure": "ERA", "objection": "OBJ", "lookup": "LKP"}
 
 
 def request_id(kind: str, at: datetime) -> str:
     """`SAR-20261204-101500-a1b2c3`: the kind, the local time, a random suffix."""
-    return f"{PREFIXES[kind]}-{at.astimezone(ZoneInfo(LOCAL_TZ)):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{PREFIXES[kind]}-{at.astimezone(LOCAL_TZ):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)

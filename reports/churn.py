@@ -10,20 +10,20 @@ import base64
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from core import files
+from core import files, render
 from core.db import connect
 from core.settings import Limits
-from reports import charts, i18n
+from reports import charts
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "reports/templates/churn.html.j2"
+LABELS = Path(__file__).resolve().parent / "labels.yml"
 TREND_MONTHS = 24
 COHORT_ROWS = 24
 SEGMENT_MONTHS = 12
@@ -38,6 +38,16 @@ SVG_NS = "http://www.w3.org/2000/svg"  # a name, never fetched; only in the PDF'
 
 class ReportError(Exception):
     """The report cannot be made from this database (no churn marts, or no such month)."""
+
+
+def label(key: str, lang: str, **values) -> str:
+    """The report's words for `key` (reports/labels.yml `text`); an unknown key, a new segment value, as it is."""
+    return render.load_labels(LABELS, "text").text(key, lang, **values)
+
+
+def _definitions(lang: str) -> list[tuple[str, str]]:
+    """The appendix: (term, paragraph) in the order of reports/labels.yml `definitions`."""
+    return [(entry[lang]["term"], entry[lang]["text"]) for entry in render.read_yaml(LABELS)["definitions"].values()]
 
 
 # --- loading -------------------------------------------------------------------------------------------
@@ -164,8 +174,8 @@ def load(con, month: str | date | None = None) -> ReportData:
     else:
         chosen = parse_month(month) if isinstance(month, str) else month.replace(day=1)
         if chosen not in months:
-            raise ReportError(f"{i18n.month_iso(chosen)} is not in the data: months run from "
-                              f"{i18n.month_iso(months[0])} to {i18n.month_iso(months[-1])}")
+            raise ReportError(f"{render.month_iso(chosen)} is not in the data: months run from "
+                              f"{render.month_iso(months[0])} to {render.month_iso(months[-1])}")
     movements = [r for r in movements if r["month"] <= chosen]
 
     retention: dict[date, dict] = {}
@@ -262,26 +272,26 @@ def _tiles(data: ReportData, lang: str) -> list[Tile]:
     for key, value, before, kind, higher_is_better in specs:
         delta = None if value is None or before is None else value - before
         if kind == "count":
-            shown = i18n.integer(value, lang)
-            change = "" if delta is None else i18n.integer(delta, lang, sign=True)
+            shown = render.integer(value, lang)
+            change = "" if delta is None else render.integer(delta, lang, sign=True)
         elif kind == "money":
-            shown = i18n.money(value, lang)
-            change = "" if delta is None else i18n.money(delta, lang, sign=True)
+            shown = render.money(value, lang)
+            change = "" if delta is None else render.money(delta, lang, sign=True)
         else:
-            shown = i18n.percent(value, lang)
-            change = "" if delta is None else i18n.points(delta, lang)
+            shown = render.percent(value, lang)
+            change = "" if delta is None else render.points(delta, lang)
         if kind != "rate" and delta is not None and before:
-            change += f" ({i18n.percent(delta / before, lang, sign=True)})"
+            change += f" ({render.percent(delta / before, lang, sign=True)})"
         if value is None:
-            shown = i18n.label("not_available", lang)
+            shown = label("not_available", lang)
         if not change:
-            change = i18n.label("no_previous", lang) if data.previous is None else ""
-        tiles.append(Tile(key, i18n.label(key, lang), shown, value, change, _tone(delta, higher_is_better)))
+            change = label("no_previous", lang) if data.previous is None else ""
+        tiles.append(Tile(key, label(key, lang), shown, value, change, _tone(delta, higher_is_better)))
     return tiles
 
 
 def _segment_label(value, lang: str) -> str:
-    return i18n.label("unknown", lang) if value is None else i18n.label(str(value), lang)
+    return label("unknown", lang) if value is None else label(str(value), lang)
 
 
 def _tenure_order(segment) -> tuple:
@@ -322,8 +332,8 @@ def _segment_panels(data: ReportData, lang: str) -> list[tuple]:
         avg = [totals[s]["churned"] / totals[s]["start"] if totals[s]["start"] else None for s in order]
         names = [_segment_label(s, lang) for s in order]
         if dimension == "tenure_band":  # the mart's bands read '12-23 months'
-            names = [re.sub(r"\s*months?$", f" {i18n.label('months_abbr', lang)}", n) for n in names]
-        panels.append((i18n.label(dimension, lang), names, avg,
+            names = [re.sub(r"\s*months?$", f" {label('months_abbr', lang)}", n) for n in names]
+        panels.append((label(dimension, lang), names, avg,
                        [totals[s]["now"] for s in order]))
     return panels
 
@@ -337,7 +347,7 @@ def _reasons(data: ReportData, lang: str) -> tuple[list[str], list[float], list[
             t[1] += int(r.get("customers_churned") or 0)
     order = sorted(totals, key=lambda s: -totals[s][0])
     colours = [charts.RED if s == "non_payment" else charts.BLUE for s in order]
-    notes = [i18n.label("n_customers", lang, n=i18n.integer(totals[s][1], lang)) for s in order]
+    notes = [label("n_customers", lang, n=render.integer(totals[s][1], lang)) for s in order]
     return [_segment_label(s, lang) for s in order], [totals[s][0] for s in order], colours, notes
 
 
@@ -346,13 +356,13 @@ def _account_name(row: dict, lang: str) -> str:
     name = row.get("business_name")
     if row.get("customer_type") == "business" and name:
         return str(name)
-    return f"{i18n.label('person_key' if row.get('customer_type') == 'person' else 'unknown', lang)} " \
+    return f"{label('person_key' if row.get('customer_type') == 'person' else 'unknown', lang)} " \
            f"#{str(row.get('customer_key') or '')[:8]}"
 
 
 def _reasons_text(value, lang: str) -> str:
     if value is None:
-        return i18n.DASH
+        return render.DASH
     items = value if isinstance(value, list | tuple) else re.split(r"\s*[,;|]\s*", str(value))
     return ", ".join(_segment_label(v, lang) for v in items if v)
 
@@ -362,11 +372,11 @@ def _lost_rows(data: ReportData, lang: str) -> list[dict]:
         "name": _account_name(r, lang),
         "type": _segment_label(r.get("customer_type"), lang),
         "is_person": r.get("customer_type") != "business",
-        "mrr": i18n.money(r.get("lost_mrr"), lang, decimals=2),
-        "tenure": i18n.DASH if r.get("tenure_months") is None
-        else f"{i18n.integer(r['tenure_months'], lang)} {i18n.label('months_abbr', lang)}",
+        "mrr": render.money(r.get("lost_mrr"), lang, decimals=2),
+        "tenure": render.DASH if r.get("tenure_months") is None
+        else f"{render.integer(r['tenure_months'], lang)} {label('months_abbr', lang)}",
         "reasons": _reasons_text(r.get("termination_reasons"), lang),
-        "churn_type": _segment_label(r.get("churn_type"), lang) if r.get("churn_type") else i18n.DASH,
+        "churn_type": _segment_label(r.get("churn_type"), lang) if r.get("churn_type") else render.DASH,
         "involuntary": r.get("churn_type") == "involuntary",
     } for r in data.lost[:LOST_ROWS]]
 
@@ -382,7 +392,7 @@ def _cohort_matrix(data: ReportData, lang: str) -> tuple[list[str], list[int], n
         k = int(r["months_since_start"])
         if k < width and r.get("logo_retention") is not None:
             matrix[index[r["cohort_month"]], k] = float(r["logo_retention"])
-    labels = [f"{i18n.month_short(c, lang)} ({i18n.integer(_cohort_size(data, c), lang)})" for c in cohorts]
+    labels = [f"{render.month_short(c, lang)} ({render.integer(_cohort_size(data, c), lang)})" for c in cohorts]
     return labels, list(range(width)), matrix
 
 
@@ -392,18 +402,18 @@ def _cohort_size(data: ReportData, cohort: date):
 
 def _charts(data: ReportData, lang: str) -> dict[str, str]:
     def money(v):
-        return i18n.money(v, lang)
+        return render.money(v, lang)
 
     def pct(v):
-        return i18n.percent(v, lang, decimals=0 if abs(v) >= 0.1 or v == 0 else 1)
+        return render.percent(v, lang, decimals=0 if abs(v) >= 0.1 or v == 0 else 1)
 
     def pct1(v):
-        return i18n.percent(v, lang)
+        return render.percent(v, lang)
 
     def lbl(key, **kw):
-        return i18n.label(key, lang, **kw)
+        return label(key, lang, **kw)
 
-    month_name = i18n.month_name(data.month, lang)
+    month_name = render.month_name(data.month, lang)
     cur = data.current
     charts.reset_ids()  # the same data gives the same file, however many reports this process made
     out: dict[str, str] = {}
@@ -412,14 +422,14 @@ def _charts(data: ReportData, lang: str) -> dict[str, str]:
                        "churned_mrr", "end_mrr")]
     out["bridge"] = charts.bridge(steps, money, f"{lbl('bridge')} {month_name}", lbl("axis_not_zero"))
     trend = data.movements[-TREND_MONTHS:]
-    months = [(i18n.MONTHS_SHORT[lang][r["month"].month - 1], str(r["month"].year), r["month"].month)
+    months = [(render.MONTHS_SHORT[lang][r["month"].month - 1], str(r["month"].year), r["month"].month)
               for r in trend]
     last = len(trend) - 1
     out["mrr_trend"] = charts.line(months, [(lbl("mrr"), [r.get("end_mrr") for r in trend], charts.BLUE)], money,
                                    lbl("mrr_trend"), area=True, highlight=last)
     out["customers_trend"] = charts.line(
         months, [(lbl("customers"), [r.get("customers_end") for r in trend], charts.BLUE)],
-        lambda v: i18n.integer(v, lang), lbl("customers_trend"), area=True, highlight=last)
+        lambda v: render.integer(v, lang), lbl("customers_trend"), area=True, highlight=last)
     out["churn_trend"] = charts.line(months, [
         (lbl("logo_churn_rate"), [r.get("logo_churn_rate") for r in trend], charts.BLUE),
         (lbl("gross_mrr_churn_rate"), [r.get("gross_mrr_churn_rate") for r in trend], charts.RED),
@@ -431,7 +441,7 @@ def _charts(data: ReportData, lang: str) -> dict[str, str]:
     ], money, lbl("churn_mrr_by_type"))
 
     rows, columns, matrix = _cohort_matrix(data, lang)
-    out["cohorts"] = charts.heatmap(rows, columns, matrix, lambda v: i18n.number(v * 100, lang), lbl("cohorts"),
+    out["cohorts"] = charts.heatmap(rows, columns, matrix, lambda v: render.number(v * 100, lang), lbl("cohorts"),
                                     lbl("cohort_month"), lbl("months_since_start")) if rows else \
         charts.empty(lbl("no_data"))
     out["survival"] = charts.survival([r["tenure_months"] for r in data.survival],
@@ -441,7 +451,7 @@ def _charts(data: ReportData, lang: str) -> dict[str, str]:
 
     panels = _segment_panels(data, lang)
     out["segments"] = charts.segment_panels(panels, pct1, lbl("segments"), lbl("twelve_months"),
-                                            i18n.month_name(data.month, lang)) if panels else \
+                                            render.month_name(data.month, lang)) if panels else \
         charts.empty(lbl("no_data"))
     names, values, colours, notes = _reasons(data, lang)
     out["reasons"] = charts.bars(names, values, colours, money, lbl("termination_reason"), notes=notes,
@@ -461,15 +471,15 @@ def _freshness(data: ReportData, lang: str) -> list[tuple[str, str]]:
             continue
         if column == "newest_export_per_source" and per_source:
             continue  # the same dates as the per-source columns, as one string
-        name = i18n.label(known[column], lang) if column in known else _column_label(column, lang)
+        name = label(known[column], lang) if column in known else _column_label(column, lang)
         if column == "first_month":
-            shown = i18n.month_name(_as_date(value), lang)
+            shown = render.month_name(_as_date(value), lang)
         elif isinstance(value, datetime):
-            shown = i18n.timestamp(value, lang)
+            shown = render.timestamp(value, lang)
         elif isinstance(value, date):
-            shown = i18n.long_date(value, lang)
+            shown = render.long_date(value, lang)
         else:
-            shown = i18n.DASH if value is None else str(value)
+            shown = render.DASH if value is None else str(value)
         items.append((name, shown))
     return items
 
@@ -479,8 +489,8 @@ def _column_label(column: str, lang: str) -> str:
     found = re.fullmatch(r"(?:newest_)?(\w+?)_(?:newest_)?export\w*", column)
     if found:
         source = found[1].replace("_", " ")
-        return i18n.label("newest_export", lang, source=source.upper() if len(source) <= 3 else
-                          i18n.label(source, lang))
+        return label("newest_export", lang, source=source.upper() if len(source) <= 3 else
+                          label(source, lang))
     return column.replace("_", " ").capitalize()
 
 
@@ -489,49 +499,48 @@ def _quality_banner(data: ReportData, lang: str) -> tuple[str, str] | None:
     if not q:
         return None
     run_at = q.get("run_at")
-    values = {"run_at": i18n.timestamp(run_at, lang) if isinstance(run_at, datetime | date) else str(run_at),
-              "checks": i18n.integer(q.get("checks") or 0, lang), "errors": i18n.integer(q.get("errors") or 0, lang),
-              "warnings": i18n.integer(q.get("warnings") or 0, lang)}
+    values = {"run_at": render.timestamp(run_at, lang) if isinstance(run_at, datetime | date) else str(run_at),
+              **{key: render.integer(q.get(key) or 0, lang) for key in ("checks", "errors", "warnings")}}
     bad = bool(q.get("errors"))
-    return ("bad" if bad else "ok"), i18n.label("quality_bad" if bad else "quality_ok", lang, **values)
+    return ("bad" if bad else "ok"), label("quality_bad" if bad else "quality_ok", lang, **values)
 
 
-def context(data: ReportData, lang: str) -> dict:
+def context(data: ReportData, lang: str, controller: str) -> dict:
     """Template variables: every string already formatted for the language."""
-    month_name = i18n.month_name(data.month, lang)
-    forms = i18n.month_forms(data.month, lang)
+    month_name = render.month_name(data.month, lang)
+    forms = render.month_forms(data.month, lang)
     previous = month_add(data.month, -1)
     cutoff_date = _as_date(data.cutoff.get("cutoff_date"))
     more = data.lost[LOST_ROWS:]
     cur = data.current
     churned = (cur.get("churned_mrr") or 0)
     return {
-        "lang": lang,
-        "t": {key: value[lang] for key, value in i18n.LABELS.items()},
-        "month": i18n.month_iso(data.month),
+        "t": render.load_labels(LABELS, "text").in_lang(lang),
+        "controller": controller,
+        "month": render.month_iso(data.month),
         "month_name": month_name,
-        "vs_previous": i18n.label("vs_previous", lang, month=i18n.month_name(previous, lang)),
-        "partial": i18n.label("partial_month", lang, date=i18n.long_date(cutoff_date, lang)) if data.partial
+        "vs_previous": label("vs_previous", lang, month=render.month_name(previous, lang)),
+        "partial": label("partial_month", lang, date=render.long_date(cutoff_date, lang)) if data.partial
         else None,
-        "cutoff": i18n.long_date(cutoff_date, lang),
+        "cutoff": render.long_date(cutoff_date, lang),
         "tiles": _tiles(data, lang),
         "svgs": _charts(data, lang),
-        "bridge_caption": i18n.label("bridge_caption", lang, **forms),
-        "segments_caption": i18n.label("segments_caption", lang, **forms),
-        "lost_caption": i18n.label("lost_caption", lang, **forms),
-        "involuntary_share": i18n.label(
-            "involuntary_share", lang, share=i18n.percent((cur.get("involuntary_churned_mrr") or 0) / churned, lang),
+        "bridge_caption": label("bridge_caption", lang, **forms),
+        "segments_caption": label("segments_caption", lang, **forms),
+        "lost_caption": label("lost_caption", lang, **forms),
+        "involuntary_share": label(
+            "involuntary_share", lang, share=render.percent((cur.get("involuntary_churned_mrr") or 0) / churned, lang),
             **forms) if churned else None,
         "lost": _lost_rows(data, lang),
         "lost_missing": "lost_accounts" in data.missing,
         "has_previous": data.previous is not None,
-        "more_lost": i18n.label("more_lost", lang, n=i18n.integer(len(more), lang),
-                                mrr=i18n.money(sum(r.get("lost_mrr") or 0 for r in more), lang, decimals=2))
+        "more_lost": label("more_lost", lang, n=render.integer(len(more), lang),
+                           mrr=render.money(sum(r.get("lost_mrr") or 0 for r in more), lang, decimals=2))
         if more else None,
         "freshness": _freshness(data, lang),
         "quality": _quality_banner(data, lang),
-        "definitions": i18n.DEFINITIONS[lang],
-        "generated_at": i18n.timestamp(datetime.now().replace(microsecond=0), lang),
+        "definitions": _definitions(lang),
+        "generated_at": render.timestamp(datetime.now(UTC), lang),
     }
 
 
@@ -551,15 +560,12 @@ def _images(svgs: dict[str, str]) -> dict[str, Markup]:
     return out
 
 
-def render(data: ReportData, lang: str) -> tuple[str, str]:
+def pages(data: ReportData, lang: str, controller: str) -> tuple[str, str]:
     """The report as (HTML with inline SVG charts, HTML for the PDF with the same charts as images)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    template = env.get_template("churn.html.j2")
-    variables = context(data, lang)
+    variables = context(data, lang, controller)
     svgs = variables.pop("svgs")
-    return (template.render(**variables, charts=_inline(svgs)),
-            template.render(**variables, charts=_images(svgs)))
+    return (render.render(TEMPLATE, lang=lang, **variables, charts=_inline(svgs)),
+            render.render(TEMPLATE, lang=lang, **variables, charts=_images(svgs)))
 
 
 def write_pdf(html: str, target) -> None:
@@ -572,15 +578,17 @@ def write_pdf(html: str, target) -> None:
     weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(target)
 
 
-def render_churn_report(analytics: Path, out_dir: Path, month: str | None = None, lang: str = "en",
-                        pdf: bool = True, limits: Limits | None = None) -> dict[str, Path]:
+def render_churn_report(analytics: Path, out_dir: Path, *, controller: str, month: str | None = None,
+                        lang: str = "en", pdf: bool = True, limits: Limits | None = None) -> dict[str, Path]:
     """Write churn-YYYY-MM.<lang>.html (self-contained, works offline) and .pdf into out_dir; return their paths.
+
+    `controller`: the company the report is of (privacy/register.yml, read by the pipeline).
 
     month None = the latest complete month in the data: the cut-off month if the cut-off date is its last
     day, otherwise the month before it. An explicit month may be the (incomplete) cut-off month; the report
     then says so. Raises ReportError if the churn marts are missing or the month is not in the data.
     """
-    i18n.check_lang(lang)
+    render.check_lang(lang)
     analytics = Path(analytics)
     if not analytics.exists():
         raise ReportError(f"no analytics database at {analytics}: run `warehouse build` first")
@@ -589,10 +597,9 @@ def render_churn_report(analytics: Path, out_dir: Path, month: str | None = None
         data = load(con, month)
     finally:
         con.close()
-    html, pdf_html = render(data, lang)
+    html, pdf_html = pages(data, lang, controller)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"churn-{i18n.month_iso(data.month)}.{lang}"
+    stem = f"churn-{render.month_iso(data.month)}.{lang}"
     paths = {"html": files.write_text(out_dir / f"{stem}.html", html)}
     if pdf:
         paths["pdf"] = out_dir / f"{stem}.pdf"

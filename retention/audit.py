@@ -1,11 +1,12 @@
 """The scheduled retention audit: figures per data category, a history of audits, a report for the privacy officer.
 
-`run_audit(home, out_dir)` reads `privacy.retention_status` from the published analytics database (read-only;
-built by dbt from retention/policy.yml), appends this audit's per-category figures to the vault's history
-table `retention.audits`, and writes `audit-YYYY-MM-DD.html` and `.json` into `out_dir`: per category the
-records held, overdue, due soon and on hold, the oldest overdue expiry date, the overdue records by
-pseudonymous key, and the trend against earlier audits. A second audit on the same day replaces that day's
-files (the history keeps both runs).
+`run_audit(settings, out_dir, controller=...)` reads `privacy.retention_status` from the published analytics
+database (read-only; built by dbt from retention/policy.yml), appends this audit's per-category figures to the
+vault's history table `retention.audits`, and writes `audit-YYYY-MM-DD.html` (rendered by core/render.py; the
+category names in retention/labels.yml) and `.json` into `out_dir`: per category the records held, overdue,
+due soon and on hold, the oldest overdue expiry date, the overdue records by pseudonymous key, and the trend
+against earlier audits. The date is Helsinki's; a second audit on the same day replaces that day's files (the
+history keeps both runs).
 
 The report carries no personal data: records and customers appear only as pseudonymous keys, and the
 policy's dispute list (customer ids) is never copied into it. `AuditResult.exit_code` is 1 when anything is
@@ -21,11 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from core import files
+from core import files, render
 from core.db import connect
 from core.schema import ensure_vault_schema
 from core.settings import Settings
@@ -35,24 +33,15 @@ from retention.policy import CATEGORIES, Policy, PolicyError, load_policy
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-LOCAL_TZ = ZoneInfo("Europe/Helsinki")
+TEMPLATE = "retention/templates/audit.html.j2"
+LABELS = Path(__file__).resolve().parent / "labels.yml"
 OVERDUE_SQL = """
     select category, rule_id, record_type, record_key, customer_key, clock_started_on, expires_on, days_past_expiry
     from privacy.retention_status where status = 'overdue'"""
 OVERDUE_PLACEHOLDER = "<overdue records>"
 HTML_LISTED_PER_CATEGORY = 200  # the HTML lists the oldest overdue records; the JSON lists them all
 HISTORY_SHOWN = 30
-DASH = "\u2013"  # en dash: a missing value in the report
-
-CATEGORY_LABELS = {
-    "identity_and_contact": "Identity and contact data, service user IDs",
-    "customer_relationship": "Customer relationship (services, products, dates)",
-    "accounting_vouchers": "Accounting vouchers (invoices, lines, payments)",
-    "debt_collection": "Debt collection cases",
-    "customer_service_communication": "Customer-service communication (tickets)",
-    "key_handovers": "Data-centre key handovers and their disclosure",
-}
+LANG = "en"  # the audit is written for the privacy officer in English
 
 
 class AuditError(RuntimeError):
@@ -89,6 +78,7 @@ class AuditResult:
     history: list[dict[str, Any]]
     html_path: Path
     json_path: Path
+    controller: str  # the company whose register was audited (privacy/register.yml)
     warnings: list[str] = field(default_factory=list)
     due_soon_days: int | None = None
 
@@ -116,7 +106,7 @@ class AuditResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "report": "retention audit",
-            "controller": "Local Loop Oy",
+            "controller": self.controller,
             "run_id": self.run_id,
             "run_at": self.run_at.isoformat(),
             "as_of_date": self.as_of_date,
@@ -131,15 +121,16 @@ class AuditResult:
         }
 
 
-def run_audit(settings: Settings, out_dir: Path, *, now: datetime | None = None, policy: Policy | None = None
-              ) -> AuditResult:
+def run_audit(settings: Settings, out_dir: Path, *, controller: str, now: datetime | None = None,
+              policy: Policy | None = None) -> AuditResult:
     """Read privacy.retention_status from the published analytics database (home.analytics, read-only);
     append this audit's per-category counts to a history table in the vault (schema `retention`, table
     `audits`: run id, run_at, category, held, overdue, due_soon, on_hold, oldest_overdue_on); write a dated
     report audit-YYYY-MM-DD.html and .json into out_dir for the privacy officer: per category the records
     held, overdue and due soon, the oldest overdue date, the overdue records by pseudonymous key, and the
     trend against earlier audits from the history table. AuditResult.overdue_count > 0 → the CLI exits
-    non-zero so the scheduler alerts."""
+    non-zero so the scheduler alerts. `controller`: the company whose register it is (privacy/register.yml,
+    read by the pipeline)."""
     run_at = (now or datetime.now(UTC)).astimezone(UTC)
     warnings: list[str] = []
     if policy is None:
@@ -162,11 +153,12 @@ def run_audit(settings: Settings, out_dir: Path, *, now: datetime | None = None,
                                for k in ("held", "overdue", "due_soon", "on_hold")}
 
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stamp = run_at.astimezone(LOCAL_TZ).date().isoformat()
+    stamp = run_at.astimezone(render.LOCAL_TZ).date().isoformat()
     result = AuditResult(run_id=run_id, run_at=run_at, as_of_date=as_of, policy_version=version,
                          categories=categories, listed_records=listed_records, history=history["runs"],
                          html_path=out_dir / f"audit-{stamp}.html", json_path=out_dir / f"audit-{stamp}.json",
-                         warnings=warnings, due_soon_days=policy.due_soon_days if policy else None)
+                         controller=controller, warnings=warnings,
+                         due_soon_days=policy.due_soon_days if policy else None)
     _write_json(settings, result)
     files.write_text(result.html_path, render_html(result))
     log.info("retention audit %s: %s records held, %s overdue, %s due soon, %s on hold; report %s",
@@ -209,12 +201,13 @@ def _read_status(settings: Settings) -> tuple[dict[str, dict], list[dict], date 
 
 def _categories(figures: dict[str, dict], policy: Policy | None) -> list[CategoryFigures]:
     names = list(CATEGORIES) + sorted(set(figures) - set(CATEGORIES))
+    labels = render.load_labels(LABELS, "categories")
     result = []
     for name in names:
         rule = next((r for r in policy.rules if r.category == name), None) if policy else None
         counts = figures.get(name, {})
         result.append(CategoryFigures(
-            category=name, label=CATEGORY_LABELS.get(name, name),
+            category=name, label=labels.text(name, LANG),
             rule_id=counts.get("rule_id") or (rule.id if rule else None),
             period=str(rule.period) if rule else None, clock_event=rule.clock_starts if rule else None,
             legal_basis=rule.legal_basis if rule else None,
@@ -258,17 +251,10 @@ def _record_history(settings: Settings, run_at: datetime, as_of: date | None, ve
 
 # --- the report ------------------------------------------------------------------------------------------
 def render_html(result: AuditResult) -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda n: DASH if n is None else f"{n:,}".replace(",", "\u202f")
-    env.filters["fi_date"] = _fi_date
-    env.filters["signed"] = lambda n: "±0" if not n else f"{n:+,}".replace(",", "\u202f")
     listed = {c.category: [r for r in result.listed_records if r["category"] == c.category]
               for c in result.categories}
-    return env.get_template("audit.html.j2").render(
-        result=result, listed=listed, listed_max=HTML_LISTED_PER_CATEGORY, trend=_trend_svg(result.history),
-        generated=result.run_at.astimezone(LOCAL_TZ).strftime("%-d.%-m.%Y %H:%M"),
-        json_name=result.json_path.name)
+    return render.render(TEMPLATE, lang=LANG, result=result, listed=listed, listed_max=HTML_LISTED_PER_CATEGORY,
+                         trend=_trend_svg(result.history), json_name=result.json_path.name)
 
 
 def _trend_svg(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -285,12 +271,6 @@ def _trend_svg(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
     return {"width": width, "height": height, "overdue": points("overdue"), "due_soon": points("due_soon"),
             "top": top}
-
-
-def _fi_date(value: date | datetime | None) -> str:
-    if value is None:
-        return DASH
-    return f"{value.day}.{value.month}.{value.year}"
 
 
 def _json_default(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 `demo` is what `make demo` runs (`warehouse demo`: generate, the daily job, an example access request), on 300
 customers. Tests only read it; a test that changes a home works on its own copy (`demo_copy`), which costs a
-file copy instead of a build.
+file copy instead of a build. Every test home starts with dbt's parse of the project made once for the session
+(warehouse/dbt.py gives dbt the same vars in every home, so the parse is valid in all of them).
 """
 
 from __future__ import annotations
@@ -17,15 +18,37 @@ from click.testing import CliRunner, Result
 from core.home import Home
 from warehouse.cli import main
 
+PARSED: list[Path] = []  # dbt's partial parse of the project, made once (parse_once)
+
+
+def seed_parse(root: Path) -> None:
+    """Give a new home the session's parse of the project, so its first dbt call parses nothing again."""
+    target = root / "dbt" / "target" / "partial_parse.msgpack"
+    if PARSED and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PARSED[0], target)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parse_once(tmp_path_factory) -> None:
+    from core.settings import Settings
+    from warehouse.dbt import run_dbt
+
+    settings = Settings.for_home(tmp_path_factory.mktemp("parse"))
+    settings.home.create()
+    if run_dbt(settings, "parse").success:
+        PARSED.append(settings.home.dbt_dir / "target" / "partial_parse.msgpack")
+
 
 def cli(home: Home | Path, *args: str, env: dict[str, str] | None = None) -> Result:
     """`warehouse --home HOME ARGS` in this process."""
     root = home.root if isinstance(home, Home) else home
+    seed_parse(Path(root))
     return CliRunner().invoke(main, ["--home", str(root), *args], env=env)
 
 
-def copy_home(home: Home, target: Path, *, skip: tuple[str, ...] = ("sample-inbox", "dbt")) -> Home:
-    """A copy of a built home that a test may change (dbt's target folder is rebuilt where needed)."""
+def copy_home(home: Home, target: Path, *, skip: tuple[str, ...] = ("sample-inbox", "logs")) -> Home:
+    """A copy of a built home that a test may change (with dbt's parse of the project; no logs)."""
     shutil.copytree(home.root, target, ignore=shutil.ignore_patterns(*skip))
     return Home(target)
 

@@ -151,7 +151,7 @@ def test_no_personal_data_in_history_or_page(defective, tmp_path):
     con = open_vault(settings_of(home), read_only=True)
     history = "\n".join(map(str, con.execute("select * from quality.check_results").fetchall()))
     con.close()
-    page = run.write_html(tmp_path / "report").read_text(encoding="utf-8")
+    page = run.write_html(tmp_path / "report", controller="Esimerkki Oy").read_text(encoding="utf-8")
     for text in (history, page):
         leaked = [v for v in values if v in text]
         assert leaked == []
@@ -159,8 +159,9 @@ def test_no_personal_data_in_history_or_page(defective, tmp_path):
 
 def test_the_page_makes_no_outside_request(defective, tmp_path):
     _, _, run = defective
-    page = run.write_html(tmp_path).read_text(encoding="utf-8")
+    page = run.write_html(tmp_path, controller="Esimerkki Oy").read_text(encoding="utf-8")
     assert "hetu_valid" in page and "failed" in page
+    assert "Esimerkki Oy customer register" in page and "(Europe/Helsinki)" in page
     assert not re.search(r"https?://", page)
     assert not re.search(r"<(script|link|img|iframe)\b", page)
 

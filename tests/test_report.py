@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from report_fixture import CUTOFF_DATE, build_fixture
 
+from core import render
 from core.db import connect
-from reports import i18n
 from reports.churn import ReportError, render_churn_report
 
 MONTH = date(2025, 5, 1)  # the latest complete month of the fixture (cut-off 18 June 2025)
 PERSON_NAME = "Matti Meikäläinen"
+CONTROLLER = "Esimerkki & Poika Oy"  # the pipeline passes privacy/register.yml's; any name is shown as it is
 NBSP = "\u00a0"
 
 
@@ -35,7 +36,7 @@ def analytics(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reports(analytics, tmp_path_factory) -> dict[str, dict[str, Path]]:
     out = tmp_path_factory.mktemp("reports")
-    return {lang: render_churn_report(analytics, out, lang=lang) for lang in ("en", "fi")}
+    return {lang: render_churn_report(analytics, out, controller=CONTROLLER, lang=lang) for lang in ("en", "fi")}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_kpis_shown_are_the_fixtures_values(reports, expected):
     assert shown["customers"][1] == f"{expected['customers']:,.0f}"
     assert shown["mrr"][1] == f"€{expected['mrr']:,.0f}"
     for key in ("logo_churn_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "grr", "nrr"):
-        assert shown[key][1] == f"{expected[key] * 100:.1f}%".replace("-", i18n.MINUS), key
+        assert shown[key][1] == f"{expected[key] * 100:.1f}%".replace("-", render.MINUS), key
 
 
 def test_finnish_labels_and_number_formats(reports, expected):
@@ -118,6 +119,25 @@ def test_finnish_labels_and_number_formats(reports, expected):
     assert "," in shown["logo_churn_rate"][1]
     assert f"{CUTOFF_DATE.day}.{CUTOFF_DATE.month}.{CUTOFF_DATE.year}" in html  # 18.6.2025
     assert "toukokuu 2025" in html
+
+
+def test_the_controller_named_is_the_one_passed_in(reports):
+    """The company comes from the register description (through the pipeline), escaped wherever it stands."""
+    for paths in reports.values():
+        html = paths["html"].read_text()
+        assert "Local Loop Oy" not in html
+        assert html.count("Esimerkki &amp; Poika Oy") == 3  # title, header, footer
+        # the PDF's page footer is a CSS string: escaped for CSS, not for HTML
+        assert 'content: "Esimerkki & Poika Oy · ' in html
+
+
+def test_times_are_shown_in_helsinki_and_say_so(reports):
+    en, fi = (reports[lang]["html"].read_text() for lang in ("en", "fi"))
+    # the fixture's quality run, 2025-06-18 06:15 without a zone: Helsinki wall-clock time
+    assert "Data quality checks 18 June 2025 06:15 (Europe/Helsinki):" in en
+    assert "Laatutarkistukset 18.6.2025 klo 6.15 (Europe/Helsinki):" in fi
+    generated = re.search(r"<dt>Report generated</dt><dd>([^<]*)</dd>", en)[1]
+    assert generated.endswith(" (Europe/Helsinki)")
 
 
 def test_lost_accounts_show_businesses_by_name_and_persons_by_short_key(reports, analytics):
@@ -141,18 +161,19 @@ def test_lost_accounts_show_businesses_by_name_and_persons_by_short_key(reports,
 
 
 def test_explicit_month_and_the_incomplete_cutoff_month(analytics, tmp_path):
-    paths = render_churn_report(analytics, tmp_path, month="2025-06", lang="en", pdf=False)
+    paths = render_churn_report(analytics, tmp_path, controller=CONTROLLER, month="2025-06", lang="en", pdf=False)
     assert set(paths) == {"html"}
     html = paths["html"].read_text()
     assert "June 2025" in html and 'id="partial-month"' in html
-    earlier = render_churn_report(analytics, tmp_path, month="2024-03", lang="fi", pdf=False)["html"].read_text()
+    earlier = render_churn_report(analytics, tmp_path, controller=CONTROLLER, month="2024-03", lang="fi",
+                                  pdf=False)["html"].read_text()
     assert "maaliskuu 2024" in earlier and 'id="partial-month"' not in earlier
     with pytest.raises(ReportError, match="not in the data"):
-        render_churn_report(analytics, tmp_path, month="2025-07", pdf=False)
+        render_churn_report(analytics, tmp_path, controller=CONTROLLER, month="2025-07", pdf=False)
     with pytest.raises(ReportError, match="YYYY-MM"):
-        render_churn_report(analytics, tmp_path, month="2025-13", pdf=False)
+        render_churn_report(analytics, tmp_path, controller=CONTROLLER, month="2025-13", pdf=False)
     with pytest.raises(ValueError, match="language"):
-        render_churn_report(analytics, tmp_path, lang="sv", pdf=False)
+        render_churn_report(analytics, tmp_path, controller=CONTROLLER, lang="sv", pdf=False)
 
 
 def test_first_month_has_no_changes_and_missing_sections_say_so(analytics, tmp_path):
@@ -162,7 +183,8 @@ def test_first_month_has_no_changes_and_missing_sections_say_so(analytics, tmp_p
     con = connect(partial)
     con.execute("drop table churn.lost_accounts")
     con.close()
-    html = render_churn_report(partial, tmp_path, month="2023-01", pdf=False)["html"].read_text()
+    html = render_churn_report(partial, tmp_path, controller=CONTROLLER, month="2023-01",
+                               pdf=False)["html"].read_text()
     shown = tiles(html)
     assert shown["grr"][1] == shown["nrr"][1] == "n/a"
     assert html.count("no previous month") == len(shown) and "vs December 2022" not in html
@@ -178,7 +200,7 @@ def test_quality_banner_only_when_the_quality_summary_exists(analytics, reports,
     con = connect(bare)
     con.execute("drop schema quality cascade")
     con.close()
-    html = render_churn_report(bare, tmp_path, pdf=False)["html"].read_text()
+    html = render_churn_report(bare, tmp_path, controller=CONTROLLER, pdf=False)["html"].read_text()
     assert 'id="quality"' not in html and 'class="tiles"' in html
 
 
@@ -186,20 +208,4 @@ def test_missing_marts_are_a_clear_error(tmp_path):
     empty = tmp_path / "analytics.duckdb"
     connect(empty).close()
     with pytest.raises(ReportError, match="warehouse build"):
-        render_churn_report(empty, tmp_path, pdf=False)
-
-
-@pytest.mark.parametrize(("value", "lang", "text"), [
-    (1234.5, "en", "€1,234.50"), (1234.5, "fi", f"1{NBSP}234,50{NBSP}€"), (-56.0, "en", f"{i18n.MINUS}€56.00"),
-])
-def test_money_formats(value, lang, text):
-    assert i18n.money(value, lang, decimals=2) == text
-
-
-def test_percent_and_date_formats():
-    assert i18n.percent(0.1234, "en") == "12.3%"
-    assert i18n.percent(0.1234, "fi") == f"12,3{NBSP}%"
-    assert i18n.points(-0.004, "fi") == f"{i18n.MINUS}0,4{NBSP}%-yks."
-    assert i18n.long_date(date(2025, 6, 18), "fi") == "18.6.2025"
-    assert i18n.long_date(date(2025, 6, 18), "en") == "18 June 2025"
-    assert i18n.month_forms(date(2025, 5, 1), "fi")["month_gen"] == "toukokuun 2025"
+        render_churn_report(empty, tmp_path, controller=CONTROLLER, pdf=False)

@@ -16,6 +16,7 @@ dates are asserted on their expiry date, and their status is derived from it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from warehouse.pipeline import erasure_map
 
 TODAY = date.today()
 STAMP = TODAY.strftime("%Y%m%d")
+CONTROLLER = "Esimerkki Oy"  # the pipeline passes privacy/register.yml's controller
 CUSTOMERS_HEADER = "customer_id;customer_type;first_name;last_name;hetu;email;phone;created_at;updated_at"
 # Personal data in the inbox that must never reach the audit report.
 PEOPLE = {
@@ -496,7 +498,8 @@ def history_size(home: Home) -> int:
 
 
 def test_the_audit_exits_zero_when_nothing_is_overdue(variant_home, variant_policy, tmp_path):
-    result = run_audit(settings_of(variant_home).with_(retention_policy=variant_policy), tmp_path)
+    result = run_audit(settings_of(variant_home).with_(retention_policy=variant_policy), tmp_path,
+                       controller=CONTROLLER)
     assert (result.overdue_count, result.exit_code) == (0, 0)
     assert result.on_hold_count > 0 and result.held_count > result.on_hold_count
     report = json.loads(result.json_path.read_text())
@@ -505,7 +508,8 @@ def test_the_audit_exits_zero_when_nothing_is_overdue(variant_home, variant_poli
 
 
 def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_home, tmp_path):
-    result: AuditResult = run_audit(settings_of(overdue_home), tmp_path, now=datetime(2026, 11, 25, 4, 0).astimezone())
+    result: AuditResult = run_audit(settings_of(overdue_home), tmp_path, controller=CONTROLLER,
+                                    now=datetime(2026, 11, 25, 4, 0).astimezone())
     assert result.exit_code == 1
     by_category = {c.category: c for c in result.categories}
     assert by_category["key_handovers"].overdue == 3  # H00000061, H00000062, H00000101
@@ -524,9 +528,9 @@ def test_the_audit_on_overdue_data_exits_non_zero_and_lists_them_by_key(overdue_
 
 def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_home, tmp_path):
     before = history_size(overdue_home) if (overdue_home.vault.exists()) else 0
-    first = run_audit(settings_of(overdue_home), tmp_path / "a")
+    first = run_audit(settings_of(overdue_home), tmp_path / "a", controller=CONTROLLER)
     assert history_size(overdue_home) == before + 1
-    second = run_audit(settings_of(overdue_home), tmp_path / "b")
+    second = run_audit(settings_of(overdue_home), tmp_path / "b", controller=CONTROLLER)
     assert history_size(overdue_home) == before + 2
     assert second.run_id == first.run_id + 1
     assert [h["run_id"] for h in second.history][-2:] == [first.run_id, second.run_id]
@@ -541,7 +545,7 @@ def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_ho
 
 
 def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tmp_path):
-    result = run_audit(settings_of(overdue_home), tmp_path)
+    result = run_audit(settings_of(overdue_home), tmp_path, controller=CONTROLLER)
     html, text = result.html_path.read_text(), result.json_path.read_text()
     con = open_vault(settings_of(overdue_home), read_only=True)
     try:
@@ -556,3 +560,7 @@ def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tm
         assert value not in html and value not in text, value
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert "<h1>Retention audit" in html and "Overdue records" in html
+    # the controller passed in, and the time in Helsinki, saying so
+    assert json.loads(text)["controller"] == CONTROLLER
+    assert f"<span>{CONTROLLER}</span>" in html and f" {CONTROLLER} customer register</title>" in html
+    assert re.search(r"audit #\d+, \d{1,2} \w+ \d{4} \d\d:\d\d \(Europe/Helsinki\)</span>", html)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import erasure, faults, files
+from core import erasure, faults, files, render
 from core.db import connect
 from core.home import PROJECT_DIR
 from core.keys import KeyFileError
@@ -158,7 +158,7 @@ def stamp_catalogue(settings: Settings, summary: dict) -> None:
         return
     colour = "#b42318" if summary["errors"] else "#b54708" if summary["warnings"] else "#027a48"
     text = html.escape(
-        f"Data quality {summary['run_at']:%Y-%m-%d %H:%M}: {summary['passed']} of {summary['checks']} checks "
+        f"Data quality {render.timestamp(summary['run_at'], 'en')}: {summary['passed']} of {summary['checks']} checks "
         f"passed, {summary['errors']} errors, {summary['warnings']} warnings (reports/quality/quality.html)")
     banner = (f'<div id="quality-banner" style="position:fixed;bottom:0;left:0;right:0;z-index:9999;'
               f'padding:6px 16px;font:13px sans-serif;color:#fff;background:{colour}">{text}</div>')

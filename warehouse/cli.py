@@ -65,14 +65,16 @@ class WarehouseGroup(click.Group):
             super().invoke(ctx)
         except Finished as done:
             outcome = done
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise  # --help, a prompt answered no: click's own ways to end
         except HomeBusy as exc:
-            console.print(f"[yellow]Busy:[/] {escape(str(exc))}", highlight=False)
+            console.print(f"[yellow]Busy:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             outcome = Finished(Status.BUSY, alerts=[str(exc)])
         except (PipelineError, SettingsError, click.ClickException) as exc:
             if isinstance(exc, click.UsageError):
                 raise
             message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-            console.print(f"[red]Error:[/] {escape(message)}", highlight=False)
+            console.print(f"[red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             log.error("%s", message)
             outcome = Finished(Status.BROKEN, alerts=[message])
         except KeyboardInterrupt:
@@ -82,7 +84,7 @@ class WarehouseGroup(click.Group):
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.error("internal error %s in\n%s", type(exc).__name__, frames)
             console.print(f"[red]Internal error[/] ({type(exc).__name__}): details in the log "
-                          f"{escape(str(_log_file(ctx)))}", highlight=False)
+                          f"{escape(str(_log_file(ctx)))}", highlight=False, soft_wrap=True)
             outcome = Finished(Status.BROKEN, alerts=[f"internal error {type(exc).__name__}"])
         settings = ctx.obj if isinstance(ctx.obj, Settings) else None
         if settings is not None and ctx.invoked_subcommand:
@@ -109,6 +111,10 @@ def _date(_ctx, _param, value: str | None) -> date | None:
 def _status(message: str):
     """A spinner line while a step runs (on stderr: stdout stays for --json)."""
     return console.status(escape(message))
+
+
+def _say(message: str) -> None:
+    console.print(escape(message), highlight=False, soft_wrap=True)
 
 
 def _progress_to(status) -> pipeline.Progress:
@@ -221,7 +227,7 @@ def _ingest(settings: Settings, inbox: Path, as_json: bool) -> pipeline.IngestRe
                 print(json.dumps(result.as_dict()), flush=True)
             progress.update(task, advance=1, description=f"Ingested {escape(result.source_file)}")
 
-        result = pipeline.ingest(settings, inbox, on_file=on_file)
+        result = pipeline.ingest(settings, inbox, on_file=on_file, progress=_say)
     _print_ingest(result, table=not as_json)
     return result
 
@@ -239,7 +245,7 @@ def _print_ingest(result: pipeline.IngestResult, table: bool = True) -> None:
     labels = {"refused": "[red]Refused[/]", "unrecognised": "[yellow]Unrecognised[/]", "loaded": "[yellow]Warning[/]"}
     for file in result.files:
         if message := file.message():
-            console.print(f"{labels[file.status]} {escape(message)}", highlight=False)
+            console.print(f"{labels[file.status]} {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _ingest_table(result: pipeline.IngestResult) -> Table:
@@ -360,7 +366,7 @@ def audit(settings: Settings, out_dir: Path | None) -> None:
     """
     from retention.audit import summary_text
 
-    result = pipeline.audit(settings, out_dir=out_dir)
+    result = pipeline.audit(settings, out_dir=out_dir, progress=_say)
     console.print(escape(summary_text(result)), highlight=False)
     finish(Status.FINDINGS if result.overdue_count else Status.OK, _audit_counts(result),
            ["records are kept past their retention period"] if result.overdue_count else [])
@@ -551,6 +557,118 @@ def subject_access(settings: Settings, customer_id: str | None, hetu: str | None
     console.print(f"{result.customer_records} customer record(s), {result.datasets} datasets, {result.rows:,} records")
     _wrote((result.json_path, *result.html_paths.values()))
     finish(Status.OK, {"found": 1, "datasets": result.datasets, "records": result.rows})
+
+
+# --- erase, object --------------------------------------------------------------------------------------
+REQUEST_OPTIONS = [
+    click.option("--customer-id", required=True, help="The customer number, e.g. C0100025."),
+    click.option("--request-ref", required=True, help="Reference of the data subject's request, e.g. the ticket."),
+    click.option("--verified-by", required=True, help="Who verified the requester's identity (logged)."),
+]
+
+
+def request_options(command):
+    for option in reversed(REQUEST_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command()
+@request_options
+@click.option("--dry-run/--apply", "dry_run", default=True, show_default=True,
+              help="Dry run: say what would be erased and what is kept, write nothing but the log. Apply: erase.")
+@click.pass_obj
+def erase(settings: Settings, customer_id: str, request_ref: str, verified_by: str, dry_run: bool) -> None:
+    """Right to erasure (GDPR art. 17): erase a customer's data that the warehouse need not keep.
+
+    Accounting vouchers (invoices, lines, payments) are kept, as the Accounting Act obliges; so is what a legal
+    hold or a relationship still going on (an active service, an open debt, a key still out, an open ticket)
+    needs. The rest is erased at once as the retention enforcement erases it (ledger, raw, rejects, request
+    lists for the source systems, analytics rebuilt from scratch). The answer (what was erased, what is kept,
+    why and until when; no personal data) is written owner-only into <home>/access/<request id>/erasure.json
+    and the request is logged like an access request. Exit 1 if no customer has that id.
+    """
+    try:
+        with _status("Erasure request…") as status:
+            outcome = pipeline.erase(settings, customer_id, request_ref=request_ref, verified_by=verified_by,
+                                     dry_run=dry_run, progress=_progress_to(status))
+    except pipeline.NoSuchSubject as exc:
+        console.print(f"[red]Not found:[/] {escape(str(exc))}", highlight=False)
+        finish(Status.FINDINGS, {"found": 0}, ["no such customer"])
+    _print_erasure(outcome)
+    if outcome.erasures:
+        _wrote(outcome.erasures.request_files)
+        _print_build(settings, outcome.erasures.build)
+    finish(outcome.status, {"erased": outcome.answer.erased_count, "kept": outcome.answer.kept_count,
+                            "applied": not outcome.dry_run}, outcome.alerts)
+
+
+def _print_erasure(outcome: pipeline.EraseOutcome) -> None:
+    answer = outcome.answer
+    title = f"Erasure request {outcome.request_id}" + (" (dry run: nothing erased)" if outcome.dry_run else "")
+    table = Table(title=title, title_justify="left")
+    for column in ("category", "records", "outcome"):
+        table.add_column(column, justify="right" if column == "records" else "left")
+    for category, actions in sorted(answer.erased.items()):
+        for action, n in sorted(actions.items()):
+            table.add_row(category, f"{n:,}", f"{'would be ' if outcome.dry_run else ''}{action}d")
+    for kept in answer.kept:
+        until = f" until {kept.until:%-d.%-m.%Y}" if kept.until else ""
+        table.add_row(kept.category, f"{kept.records:,}", f"kept{until}: {kept.reason.replace('_', ' ')}")
+    console.print(table if answer.erased or answer.kept else "The customer has no records left to erase.")
+    if outcome.answer_path:
+        _wrote([outcome.answer_path])
+
+
+@main.command("object")
+@request_options
+@click.option("--rebuild/--no-rebuild", default=True, show_default=True,
+              help="Rebuild and publish analytics afterwards (staging applies the objection at once).")
+@click.pass_obj
+def object_command(settings: Settings, customer_id: str, request_ref: str, verified_by: str, rebuild: bool) -> None:
+    """Objection to direct marketing (GDPR art. 21): recorded and applied over the CRM's marketing consent.
+
+    From then on the customer's `has_marketing_consent` is false whatever a later CRM export says; the access
+    package shows the objection. Logged like an access request.
+    """
+    with _status("Recording the objection…") as status:
+        outcome = pipeline.object_to_marketing(settings, customer_id, request_ref=request_ref,
+                                               verified_by=verified_by, rebuild=rebuild,
+                                               progress=_progress_to(status))
+    if outcome.objection.already:
+        console.print(f"The customer had objected already (objection {outcome.objection.id}): nothing new.")
+    else:
+        console.print(f"[green]Recorded[/] objection {outcome.objection.id} to direct marketing "
+                      f"(request {outcome.request_id}).")
+    _print_build(settings, outcome.build)
+    finish(outcome.status, {"recorded": not outcome.objection.already},
+           outcome.build.alerts if outcome.build else [])
+
+
+@main.command()
+@click.option("--key", required=True, help="The pseudonymous key, as the audit or quality page shows it.")
+@click.option("--verified-by", required=True, help="Who asks, and may see who the record is (logged).")
+@click.option("--request-ref", help="Why: the case or ticket (logged).")
+@click.pass_obj
+def lookup(settings: Settings, key: str, verified_by: str, request_ref: str | None) -> None:
+    """From a pseudonymous key back to its record, for the privacy officer and billing staff.
+
+    Prints the record's type and id, its customer, data category and retention status. Reads the vault;
+    logged like an access request (privacy.access_requests: who asked, the customer's pseudonymous key).
+    Exit 1 if no record has that key.
+    """
+    outcome = pipeline.lookup(settings, key, verified_by=verified_by, request_ref=request_ref, progress=_say)
+    if not outcome.matches:
+        console.print(f"No record has that key (look-up {outcome.request_id} logged).")
+        finish(Status.FINDINGS, {"records": 0}, ["no record has that key"])
+    table = Table(title=f"Look-up {outcome.request_id}", title_justify="left")
+    for column in ("record type", "record id", "customer", "category", "status"):
+        table.add_column(column, no_wrap=True)
+    for match in outcome.matches:
+        table.add_row(match.record_type, escape(match.record_id), escape(match.customer_id or ""), match.category,
+                      match.status)
+    console.print(table)
+    finish(Status.OK, {"records": len(outcome.matches)})
 
 
 # --- rectify -------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ value is handed to it inside this process for the call's duration.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -34,12 +35,18 @@ class DbtOutcome:
 
 
 def dbt_vars(settings: Settings, analytics: Path) -> dict[str, str | int]:
+    """Paths inside the home are given relative to it (dbt runs in the home folder): the vars, and so dbt's
+    parse of the project, are then the same for every home, and a copied home keeps its partial parse."""
     home, limits = settings.home, settings.limits
+
+    def path(target: Path) -> str:
+        return target.relative_to(home.root).as_posix() if target.is_relative_to(home.root) else str(target)
+
     return {
-        "vault_path": str(home.vault), "analytics_path": str(analytics), "temp_dir": str(home.tmp),
+        "vault_path": path(home.vault), "analytics_path": path(analytics), "temp_dir": path(home.tmp),
         "memory_limit": limits.memory_limit, "dbt_threads": limits.threads or DEFAULT_DBT_THREADS,
-        "duckdb_threads": limits.threads or 0, "vault_key_file": str(home.vault_key),
-        "pseudonym_key_file": str(home.pseudonym_key), "retention_policy": str(settings.retention_policy),
+        "duckdb_threads": limits.threads or 0, "vault_key_file": path(home.vault_key),
+        "pseudonym_key_file": path(home.pseudonym_key), "retention_policy": str(settings.retention_policy),
         "privacy_config": str(settings.privacy_config),
     }
 
@@ -61,11 +68,13 @@ def run_dbt(settings: Settings, *args: str, analytics: Path | None = None, extra
     from warehouse import dbt_plugin
 
     analytics = analytics or settings.home.analytics_next
-    vault = str(settings.home.vault)
+    argv = (["--quiet"] if quiet else []) + dbt_argv(settings, analytics, args, extra_vars)
+    vault = dbt_vars(settings, analytics)["vault_path"]
     if settings.vault_key:
         dbt_plugin.GIVEN_KEYS[vault] = vault_key(settings)
     try:
-        result = dbtRunner().invoke((["--quiet"] if quiet else []) + dbt_argv(settings, analytics, args, extra_vars))
+        with contextlib.chdir(settings.home.root):  # the vars' relative paths are the home's
+            result = dbtRunner().invoke(argv)
     finally:
         dbt_plugin.GIVEN_KEYS.pop(vault, None)
         release_duckdb()

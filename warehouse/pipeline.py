@@ -37,7 +37,7 @@ from core.settings import Settings
 from core.vault import open_vault
 from ingest.config import load_entities, load_inbox
 from ingest.load import FileResult, find_files, ingest_inbox, totals
-from privacy.config import erasure_tables, load_data_map
+from privacy.config import erasure_tables, load_data_map, load_register
 from warehouse import build as builder
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,19 @@ def policy(settings: Settings):
         raise PipelineError(str(exc)) from None
 
 
+def controller_name(settings: Settings) -> str:
+    """The controller's name (privacy/register.yml `controller.name`), for the pages that name the company: the
+    feature packages do not read each other's configuration, so the pipeline passes it down."""
+    try:
+        name = load_register(settings.privacy_config).controller["name"]
+    except (OSError, AttributeError, KeyError, TypeError) as exc:
+        raise PipelineError(f"no controller name (`controller: name:`) in {settings.privacy_config / 'register.yml'}: "
+                            f"{exc}") from None
+    if not str(name or "").strip():
+        raise PipelineError(f"the controller's name is empty in {settings.privacy_config / 'register.yml'}")
+    return str(name)
+
+
 def erasure_map(settings: Settings) -> list[erasure.TableErasure]:
     """What erasing a record means in each table: from the ingest configuration and the data map."""
     return erasure_tables(load_data_map(settings.privacy_config),
@@ -139,9 +152,10 @@ def count_files(settings: Settings, inbox: Path) -> int:
     return len(find_files(inbox, load_entities(settings.ingest_config)))
 
 
-def ingest(settings: Settings, inbox: Path, *, on_file: Callable[[FileResult], None] | None = None) -> IngestResult:
+def ingest(settings: Settings, inbox: Path, *, on_file: Callable[[FileResult], None] | None = None,
+           progress: Progress = _quiet) -> IngestResult:
     """Load the inbox's new files into the vault, each in one transaction; refused files are named."""
-    with holding(settings, "ingest"):
+    with holding(settings, "ingest", on_wait=progress):
         return _ingest(settings, inbox, on_file)
 
 
@@ -180,7 +194,7 @@ class BuildOutcome:
 
 def build(settings: Settings, *, full_refresh: bool = False, progress: Progress = _quiet) -> BuildOutcome:
     """dbt build (incremental unless `full_refresh`), source freshness, the catalogue; publish when it built."""
-    with holding(settings, "build"):
+    with holding(settings, "build", on_wait=progress):
         outcome = _build(settings, full_refresh=full_refresh, progress=progress)
         if outcome.build.built:
             _publish(settings, outcome)
@@ -205,7 +219,7 @@ def _publish(settings: Settings, outcome: BuildOutcome) -> None:
 
 def check(settings: Settings, *, analytics: Path | None = None, progress: Progress = _quiet):
     """The data-quality checks; with `analytics`, their banner tables go into that (unpublished) file."""
-    with holding(settings, "check"):
+    with holding(settings, "check", on_wait=progress):
         return _check(settings, analytics, progress)
 
 
@@ -213,10 +227,11 @@ def _check(settings: Settings, analytics: Path | None, progress: Progress):
     from expectations.run import run_checks
 
     require_vault(settings)
+    controller = controller_name(settings)
     progress("Checking data quality…")
     result = run_checks(settings, require_secret(settings), analytics)
     builder.stamp_catalogue(settings, result.summary())
-    result.html_path = result.write_html(settings.home.reports / "quality")
+    result.html_path = result.write_html(settings.home.reports / "quality", controller=controller)
     return result
 
 
@@ -226,21 +241,23 @@ def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ..
     """The management churn report from the published analytics (read-only: no lock needed)."""
     from reports.churn import ReportError, render_churn_report
 
+    controller = controller_name(settings)
     written = []
     for lang in langs:
         progress(f"Rendering the churn report ({lang})…")
         try:
-            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn", month=month,
-                                        lang=lang, pdf=pdf, limits=settings.limits)
+            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn",
+                                        controller=controller, month=month, lang=lang, pdf=pdf,
+                                        limits=settings.limits)
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
         written += paths.values()
     return written
 
 
-def audit(settings: Settings, *, out_dir: Path | None = None):
+def audit(settings: Settings, *, out_dir: Path | None = None, progress: Progress = _quiet):
     """The retention audit of the published analytics; its history goes into the vault."""
-    with holding(settings, "audit", reader=True):
+    with holding(settings, "audit", reader=True, on_wait=progress):
         return _audit(settings, out_dir)
 
 
@@ -248,7 +265,8 @@ def _audit(settings: Settings, out_dir: Path | None):
     from retention.audit import AuditError, run_audit
 
     try:
-        return run_audit(settings, out_dir or settings.home.reports / "retention")
+        return run_audit(settings, out_dir or settings.home.reports / "retention",
+                         controller=controller_name(settings))
     except AuditError as exc:
         raise PipelineError(str(exc)) from None
 
@@ -316,7 +334,7 @@ def enforce(settings: Settings, *, apply: bool = False, today: date | None = Non
     first, so the plan is made on a complete vault."""
     from retention.enforce import EnforceError, plan
 
-    with holding(settings, "retention enforce"):
+    with holding(settings, "retention enforce", on_wait=progress):
         require_vault(settings)
         secret = require_secret(settings)
         outcome = EnforceOutcome([])
@@ -403,7 +421,7 @@ def erase(settings: Settings, customer_id: str, *, request_ref: str, verified_by
     from privacy.erase import NoSuchCustomer, plan_request
     from privacy.requests import new_request
 
-    with holding(settings, "erase"):
+    with holding(settings, "erase", on_wait=progress):
         require_vault(settings)
         secret = require_secret(settings)
         outcome = EnforceOutcome([])
@@ -435,7 +453,8 @@ def erase(settings: Settings, customer_id: str, *, request_ref: str, verified_by
                                                         else 0, answer.erased_count if answer else 0))
             if answer is None:
                 raise NoSuchSubject(f"no customer has that customer id (request {request.request_id} logged)")
-            return EraseOutcome(request.request_id, answer, dry_run, _write_answer(folder, request, answer))
+            _write_answer(folder, request, answer)
+            return EraseOutcome(request.request_id, answer, dry_run, folder / "erasure.json")
         aside.rename(folder)
         outcome.planned, outcome.applied = erasures, True
         _log_erasure(outcome, "erasure on request")
@@ -479,7 +498,7 @@ def object_to_marketing(settings: Settings, customer_id: str, *, request_ref: st
     from privacy.objection import ObjectionError, record_objection
     from privacy.requests import new_request
 
-    with holding(settings, "object"):
+    with holding(settings, "object", on_wait=progress):
         require_vault(settings)
         secret = require_secret(settings)
         request = new_request("objection", "customer_id", verified_by, request_ref)
@@ -499,6 +518,46 @@ def object_to_marketing(settings: Settings, customer_id: str, *, request_ref: st
 
 
 @dataclass
+class LookupOutcome:
+    request_id: str
+    matches: list  # privacy.lookup.Match
+
+    @property
+    def status(self) -> Status:
+        return Status.OK if self.matches else Status.FINDINGS
+
+
+def lookup(settings: Settings, key: str, *, verified_by: str, request_ref: str | None = None,
+           progress: Progress = _quiet) -> LookupOutcome:
+    """The record a pseudonymous key stands for (the audit and quality pages name records by key); logged like
+    an access request, with the customer's key, never the id looked up."""
+    from privacy.lookup import LookupError_, find
+    from privacy.requests import new_request
+
+    with holding(settings, "lookup", reader=True, on_wait=progress):
+        require_vault(settings)
+        secret = require_secret(settings)
+        try:
+            request = new_request("lookup", "pseudonymous_key", verified_by, request_ref)
+        except ValueError as exc:
+            raise PipelineError(str(exc)) from None
+        con = open_vault(settings, read_only=True)
+        try:
+            con.execute(macro_sql(secret))
+            try:
+                matches = find(con, key)
+            except LookupError_ as exc:
+                raise PipelineError(str(exc)) from None
+        finally:
+            con.close()
+        customers = sorted({m.customer_id for m in matches if m.customer_id})
+        _with_vault(settings, lambda c: request.log(c, [pseudonymous_key(secret, c_id) for c_id in customers],
+                                                    "found" if matches else "not_found", rows=len(matches)))
+        log.info("look-up %s: %s record(s)", request.request_id, len(matches))
+        return LookupOutcome(request.request_id, matches)
+
+
+@dataclass
 class RectifyOutcome:
     rectification: object
     build: BuildOutcome | None = None
@@ -515,7 +574,7 @@ def rectify(settings: Settings, customer_id: str, column: str, value: str | None
     from privacy.rectify import RectifyError
     from privacy.rectify import rectify as record
 
-    with holding(settings, "rectify"):
+    with holding(settings, "rectify", on_wait=progress):
         try:
             result = record(settings, pseudonym_secret(settings), customer_id, column, value,
                             request_ref=request_ref, recorded_by=recorded_by, dataset=dataset, record_id=record_id)
@@ -540,6 +599,7 @@ class RunOutcome:
     audit: object | None = None
     notice: list[Path] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)  # "step: why", for steps that could not run
+    standing_check_errors: int = 0  # no build: the errors of the last check, which still describe the data
 
     @property
     def alerts(self) -> list[str]:
@@ -554,7 +614,7 @@ class RunOutcome:
     def findings(self) -> list[str]:
         """What a person should act on."""
         findings = []
-        if self.check is not None and self.check.has_errors:
+        if (self.check is not None and self.check.has_errors) or (self.check is None and self.standing_check_errors):
             findings.append("an error-severity data-quality check failed")
         if self.audit is not None and self.audit.overdue_count:
             findings.append("records are kept past their retention period")
@@ -570,7 +630,7 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
     """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi),
     retention audit, privacy notice. Without a new file or a change of what the build reads, the build, the
     checks and the reports of the last run stand: no work without news."""
-    with holding(settings, "run"):
+    with holding(settings, "run", on_wait=progress):
         outcome = RunOutcome()
         if settings.home.vault.exists():
             outcome.erasures = finish_erasures(settings, progress=progress)
@@ -582,6 +642,10 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
         if outcome.build.build is not None and outcome.build.build.built and not outcome.build.published:
             outcome.check = _check(settings, settings.home.analytics_next, progress)
             _publish(settings, outcome.build)  # after the checks, so the published file carries their banner
+        elif outcome.build.build is None:  # nothing new: the last check's results still describe the data
+            from expectations.run import published_summary
+
+            outcome.standing_check_errors = (published_summary(settings) or {}).get("errors", 0)
         # A step that cannot run is an alert; the steps after it still run.
         if outcome.build.published:
             outcome.reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"),
@@ -645,7 +709,7 @@ def demo(settings: Settings, *, customers: int = 2000, seed: int = 42, progress:
     from privacy.access import example_subject
 
     home = settings.home
-    with holding(settings, "demo"):
+    with holding(settings, "demo", on_wait=progress):
         files.empty_folder(home.sample_inbox)  # ours alone: files of an earlier demo would linger
         generate(home.sample_inbox, customers=customers, seed=seed, start=date(2019, 1, 1), end=date.today(),
                  days=3, defect_rate=0.01, progress=progress)

@@ -236,13 +236,26 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- consumer_changes of a model derived from services, invoices and the month spine. -#}
-{% macro changed_service_customers() -%}
-    {{ consumer_changes(
-        all_customers="select customer_id from " ~ ref('stg_services__services')
-            ~ " union select customer_id from " ~ ref('stg_billing__invoices'),
-        fingerprint=cutoff_month_fingerprint(),
-    ) }}
+{#-
+    The changed-customer sets a customer-partitioned model takes (its meta `changed_customers`, read by its
+    hooks, macros/incremental/hooks.sql): everyone (`all_customers`, a query of customer_id), and what its rows
+    depend on besides the data (`fingerprint`, a query of one value; a different one recomputes everyone).
+      services   a model derived from services, invoices and the month spine: the customers of services and
+                 invoices; cutoff_month_fingerprint
+      retention  the retention records: every customer of the register; retention_fingerprint
+-#}
+{% macro changed_customer_set(name) -%}
+    {%- if name == 'services' -%}
+        {{ return({
+            'all_customers': 'select customer_id from ' ~ ref('stg_services__services')
+                ~ ' union select customer_id from ' ~ ref('stg_billing__invoices'),
+            'fingerprint': cutoff_month_fingerprint(),
+        }) }}
+    {%- elif name == 'retention' -%}
+        {{ return({'all_customers': retention_customers(), 'fingerprint': retention_fingerprint()}) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("changed_customers is 'services' or 'retention', not '" ~ name ~ "'") }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#-
@@ -255,11 +268,6 @@
         (select cast(data_cutoff.cutoff_month as varchar) from {{ ref('int_data_cutoff') }} as data_cutoff),
         {{ erasures_and_key() }}
     )
-{%- endmacro %}
-
-{#- consumer_changes of the retention records. -#}
-{% macro changed_retention_customers() -%}
-    {{ consumer_changes(all_customers=retention_customers(), fingerprint=retention_fingerprint()) }}
 {%- endmacro %}
 
 {#- Every customer of the register: of every entity the retention records come from. -#}

@@ -38,6 +38,20 @@
             recomputed_keys bigint,
             built_at timestamp
         );
+        {#- described in the database like the models (persist_docs) -#}
+        {%- for column, comment in [
+            (none, 'Bookkeeping of the incremental models, one row per model: what its previous build saw '
+                ~ '(macros/incremental/changes.sql, remember_build).'),
+            ('model', 'The model (the name of its table).'),
+            ('load_id', 'The newest ingest.files.load_id its previous build saw: later files are new to it.'),
+            ('fingerprint', 'What its rows depended on besides the data then (cut-off month, retention rules, '
+                ~ 'erasures, pseudonym key): a different one recomputes every key.'),
+            ('recomputed_keys', 'How many keys that build recomputed; null: all of them, a full build.'),
+            ('built_at', 'When that build ran (local time).'),
+        ] %}
+        comment on {{ 'column ' ~ relation ~ '.' ~ column if column else 'table ' ~ relation }}
+        is '{{ comment | replace("'", "''") }}';
+        {%- endfor %}
     {% endfor -%}
 {%- endmacro %}
 

@@ -19,13 +19,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ forget_changes('customer_id', changed_retention_customers()) }}",
-        post_hook="{{ remember_build(retention_fingerprint()) }}",
+        meta={'partition_key': 'customer_id', 'changed_customers': 'retention'},
     )
 }}
--- the customers its pre-hook recomputes (an incremental build)
--- depends_on: {{ ref('int_changed_customers') }}
 with
 
 customers as (

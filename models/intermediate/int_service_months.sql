@@ -6,13 +6,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ forget_changes('customer_id', changed_service_customers()) }}",
-        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+        meta={'partition_key': 'customer_id', 'changed_customers': 'services'},
     )
 }}
--- the customers its pre-hook recomputes (an incremental build)
--- depends_on: {{ ref('int_changed_customers') }}
 
 with
 

@@ -3,14 +3,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook="{{ forget_changes('customer_key', changed_service_customers(), pseudonymised=true) }}",
-        post_hook="{{ remember_build(cutoff_month_fingerprint()) }}",
+        meta={'partition_key': 'customer_key', 'changed_customers': 'services'},
     )
 }}
--- the customers its pre-hook recomputes (an incremental build)
--- depends_on: {{ ref('int_changed_customers') }}
 with
 
 invoices as (

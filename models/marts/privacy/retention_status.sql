@@ -5,15 +5,13 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook="{{ forget_changes('customer_key', changed_retention_customers(), pseudonymised=true,
-                                    refresh=refreshed_retention_status()) }}",
-        post_hook="{{ remember_build(retention_fingerprint()) }}",
+        meta={
+            'partition_key': 'customer_key',
+            'changed_customers': 'retention',
+            'refresh_kept_rows': 'refreshed_retention_status',
+        },
     )
 }}
--- the customers its pre-hook recomputes (an incremental build)
--- depends_on: {{ ref('int_changed_customers') }}
 with
 
 records as (

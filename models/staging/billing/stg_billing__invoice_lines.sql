@@ -5,9 +5,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ forget_changes(['invoice_id', 'line_no'], changed_delta_keys(source('billing', 'invoice_lines'), ['invoice_id', 'line_no'])) }}",
-        post_hook="{{ remember_build() }}",
+        meta={'partition_key': ['invoice_id', 'line_no'], 'delta_source': 'billing.invoice_lines'},
     )
 }}
 

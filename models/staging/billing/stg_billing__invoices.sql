@@ -5,9 +5,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ forget_changes('invoice_id', changed_delta_keys(source('billing', 'invoices'), 'invoice_id')) }}",
-        post_hook="{{ remember_build() }}",
+        meta={'partition_key': 'invoice_id', 'delta_source': 'billing.invoices'},
     )
 }}
 

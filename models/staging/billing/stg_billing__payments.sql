@@ -5,9 +5,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ forget_changes('payment_id', changed_delta_keys(source('billing', 'payments'), 'payment_id')) }}",
-        post_hook="{{ remember_build() }}",
+        meta={'partition_key': 'payment_id', 'delta_source': 'billing.payments'},
     )
 }}
 

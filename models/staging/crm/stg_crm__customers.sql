@@ -76,7 +76,8 @@ rectified as (
 
 final as (
 
-    select
+    -- the columns in the export's order: has_marketing_consent, a calculation, keeps its place
+    select  -- noqa: ST06
         rectified.customer_id,
         rectified.customer_type,
         rectified.first_name,
