@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from core import files
+from core.schema import LINEAGE_COLUMNS, VERSION_COLUMNS, row_hash_sql
 from core.sql import ident, literal, relation_exists
 
 TRIMMED = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what staging's `clean_string` trims
@@ -90,23 +91,52 @@ def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, onl
     for spec in tables:
         if (only is not None and spec.table != only) or not relation_exists(con, spec.table, tables_only=True):
             continue
-        count = 0
-        own = _in_ledger(spec.record_id, [spec.record_type]) if spec.record_type else None
-        if own and spec.action == "delete":
-            count += con.execute(f"delete from {spec.table} where {scope}{own}").fetchone()[0]
-        anonymised_by = [_in_ledger(expr, [record_type]) for record_type, expr in spec.references.items()]
-        if own and spec.action == "anonymise":
-            anonymised_by.append(own)
-        if anonymised_by and spec.identifying:
-            assignments = ", ".join(f"{ident(name)} = null" for name in spec.identifying)
-            remaining = " or ".join(f"{ident(name)} is not null" for name in spec.identifying)
-            count += con.execute(f"""
-                update {spec.table} set {assignments}
-                where {scope}({' or '.join(anonymised_by)}) and ({remaining})""").fetchone()[0]
-        touched[spec.table] = count
+        touched[spec.table] = _erase_in(con, spec, spec.table, scope)
     if rejects:
         touched[REJECTS] = erase_rejects(con, load_id)
     return touched
+
+
+def erase_rows(con: duckdb.DuckDBPyConnection, spec: TableErasure, table: str) -> int:
+    """The erasure of `spec`'s table applied to `table`, which holds rows of the same columns: the ingest's rows
+    of one snapshot file, erased before they are compared with the versions in raw (an erased record's row
+    then equals its erased version and makes no new one). Rows touched; inside the caller's transaction."""
+    return _erase_in(con, spec, table, "")
+
+
+def _erase_in(con: duckdb.DuckDBPyConnection, spec: TableErasure, table: str, scope: str) -> int:
+    count = 0
+    own = _in_ledger(spec.record_id, [spec.record_type]) if spec.record_type else None
+    if own and spec.action == "delete":
+        count += con.execute(f"delete from {table} where {scope}{own}").fetchone()[0]
+    anonymised_by = [_in_ledger(expr, [record_type]) for record_type, expr in spec.references.items()]
+    if own and spec.action == "anonymise":
+        anonymised_by.append(own)
+    if anonymised_by and spec.identifying:
+        assignments = ", ".join(f"{ident(name)} = null" for name in spec.identifying)
+        remaining = " or ".join(f"{ident(name)} is not null" for name in spec.identifying)
+        count += con.execute(f"""
+            update {table} set {assignments}{_rehash(con, table, spec.identifying)}
+            where {scope}({' or '.join(anonymised_by)}) and ({remaining})""").fetchone()[0]
+    return count
+
+
+def _rehash(con: duckdb.DuckDBPyConnection, table: str, nulled: Iterable[str]) -> str:
+    """`, _row_hash = …` for a table of versions: an anonymised version's hash is of what it holds now, so that
+    no hash of the erased values outlives them, and a later export of the record, erased as it is loaded,
+    equals it (core/schema.py VERSION_COLUMNS). Empty for other tables."""
+    if table.count(".") != 1:
+        return ""
+    schema, name = table.split(".")
+    columns = [c for (c,) in con.execute("""
+        select column_name from duckdb_columns()
+        where database_name = current_database() and schema_name = ? and table_name = ?""", [schema, name]
+    ).fetchall()]
+    if "_row_hash" not in columns:
+        return ""
+    system = set(LINEAGE_COLUMNS) | set(VERSION_COLUMNS)
+    kept = [c for c in columns if c not in system and c not in set(nulled)]  # nulls are left out of the hash
+    return f", _row_hash = {row_hash_sql(kept)}"
 
 
 def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None) -> int:

@@ -15,6 +15,8 @@ import signal
 POINTS = (
     "ingest.before_commit",  # a file's rows are in, its transaction is not committed
     "ingest.after_commit",  # one file committed, the next not started
+    "migrate.before_commit",  # a snapshot entity's versions built and swapped in, the transaction not committed
+    "migrate.after_commit",  # one entity migrated (committed, not yet checkpointed), the next not started
     "build.before_publish",  # analytics.next is complete, not yet renamed over analytics
     "build.after_publish",  # published, the post-build bookkeeping not yet recorded
     "enforce.after_commit",  # ledger and raw erasure committed; request lists and rebuild still to do

@@ -4,16 +4,18 @@ dbt's models read several of them as sources (the load log, the erasure ledger, 
 objections), the commands write the others (audits, quality history, request logs, the enforcement journal).
 `ensure_vault_schema` runs before every ingest and build, so no model or command ever finds one missing, and
 columns added since a vault was made are added to it (DuckDB has `add column if not exists`).
-The raw tables are the ingest configuration's: `ensure_raw_tables` takes their columns from it.
+The raw tables are the ingest configuration's: `ensure_raw_tables` takes their columns from it. A snapshot
+entity's raw table holds versions (slowly changing dimension type 2, `VERSION_COLUMNS`), a delta entity's every
+row of every file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import duckdb
 
-from core.sql import ident
+from core.sql import ident, literal
 
 DDL = """
 create schema if not exists ingest;
@@ -23,7 +25,14 @@ create table if not exists ingest.files (
     file_hash varchar, file_bytes bigint, file_mtime_ns bigint, export_date date, mode varchar,
     status varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint, blank_lines bigint,
     reason varchar, loaded_at timestamp default current_timestamp, rows_erased bigint,
-    warnings varchar[]  -- the schema drift a file was loaded with (column names only)
+    warnings varchar[],  -- the schema drift a file was loaded with (column names only)
+    -- of rows_loaded: rows that made a new version (a delta: all) / that did not (same as the key's version)
+    rows_changed bigint, rows_unchanged bigint
+);
+-- one row per snapshot entity migrated from every snapshot's rows to versions (ingest/versions.py)
+create table if not exists ingest.migrations (
+    raw_table varchar primary key, migrated_at timestamp not null, rows_before bigint not null,
+    versions bigint not null
 );
 -- every rejected row: file, line, column, reason, the raw text (cleared when its record is erased)
 create table if not exists ingest.rejects (
@@ -133,7 +142,26 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # key returned, a case closed): the customer relationship's end must not move back when they are deleted
     ("retention.erasure_ledger", "customer_key", "varchar"),
     ("retention.erasure_ledger", "event_on", "date"),
+    ("ingest.files", "rows_changed", "bigint"),
+    ("ingest.files", "rows_unchanged", "bigint"),
 )
+
+# Lineage of every raw row: the file version (load), file, physical line and export date it came from. In a
+# snapshot entity's table: of the file that introduced the version.
+LINEAGE_COLUMNS: dict[str, str] = {"_load_id": "bigint", "_source_file": "varchar", "_line": "bigint",
+                                   "_export_date": "date"}
+# A snapshot entity's raw table keeps versions, not every snapshot's rows: per key a new version only when the
+# row differs from the key's version before, valid from the export date of the snapshot that first listed it
+# until (`_valid_to`, exclusive) the export date of the first snapshot that listed it differently or not at
+# all. The newest version of each key has `_is_latest`, so the current state (and the keys deleted at the
+# source, their last version with `_valid_to` the day they vanished) is read without a window over history.
+VERSION_COLUMNS: dict[str, str] = {
+    "_row_hash": "uhugeint",  # row_hash of the data columns as stored: compared with a file's rows, not rehashed
+    "_valid_from": "date",  # export date of the snapshot that made this version
+    "_valid_to": "date",  # export date of the first snapshot without it (changed or gone); null while current
+    "_ended_load_id": "bigint",  # the load that closed it (the snapshot of `_valid_to`)
+    "_is_latest": "boolean",  # the key's newest version (current, or the last one of a key deleted at source)
+}
 
 
 def ensure_vault_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -142,15 +170,45 @@ def ensure_vault_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"alter table {table} add column if not exists {ident(column)} {kind}")
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Mapping[str, str]]) -> None:
-    """One raw table per source entity with its configured columns and the lineage columns; newly configured
-    columns are added to existing tables."""
+def row_hash_sql(columns: Iterable[str], alias: str | None = None) -> str:
+    """SQL of a row's content hash over its data columns (`_row_hash`): md5 of `name<RS>value` for each non-null
+    value, joined by <US> in the order of the names. md5, not DuckDB's `hash()`: the hash is kept, and must not
+    change with a DuckDB release. Null values are left out, so a column newly configured (null in every stored
+    version) changes no hash, nor does the order of the configuration; a value is never confused with another
+    column's or with null. (1M customer rows: 1.0 s, against 0.3 s for `hash()`.)"""
+    prefix = f"{alias}." if alias else ""
+    parts = ", ".join(f"{literal(name + chr(30))} || cast({prefix}{ident(name)} as varchar)"
+                      for name in sorted(columns))
+    return f"md5_number(concat_ws(chr(31), {parts}))"
+
+
+def has_versions(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether a raw table has the version columns (a snapshot entity's table in the layout of versions)."""
+    schema, name = table.split(".")
+    return bool(con.execute("""
+        select count(*) from duckdb_columns()
+        where database_name = current_database() and schema_name = ? and table_name = ? and column_name = ?""",
+        [schema, name, "_valid_from"]).fetchone()[0])
+
+
+class OldLayout(RuntimeError):
+    """A snapshot entity's raw table still holds every snapshot's rows: it is migrated before it is written."""
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Mapping[str, str]],
+                      versioned: Collection[str] = ()) -> None:
+    """One raw table per source entity with its configured columns and the lineage columns, and the version
+    columns for the tables of snapshot entities (`versioned`); newly configured columns are added to existing
+    tables. An existing snapshot table without versions is the migration's to convert (ingest/versions.py),
+    never to be given empty version columns here: that would make every row of every snapshot current."""
     for table, columns in tables.items():
         schema = table.split(".")[0]
         con.execute(f"create schema if not exists {schema}")
-        spec = ", ".join(f"{ident(name)} {kind}" for name, kind in columns.items())
-        con.execute(f"create table if not exists {table} ({spec}, _load_id bigint, _source_file varchar, "
-                    "_line bigint, _export_date date)")
+        extra = {**LINEAGE_COLUMNS, **(VERSION_COLUMNS if table in versioned else {})}
+        spec = ", ".join(f"{ident(name)} {kind}" for name, kind in {**columns, **extra}.items())
+        con.execute(f"create table if not exists {table} ({spec})")
+        if table in versioned and not has_versions(con, table):
+            raise OldLayout(f"{table} holds every snapshot's rows (the layout before versions): migrate it first")
         for name, kind in columns.items():
             con.execute(f"alter table {table} add column if not exists {ident(name)} {kind}")
     # DDL goes to the database file now, not only to the write-ahead log: DuckDB 1.5.5 was seen failing to

@@ -18,7 +18,11 @@ Promises, per file:
 - the erasure ledger applies to its rows and to its rejects (ingest/erasure.py): an erased record does not
   come back, not even as the raw text of a line that could not be read;
 - a file is identified by its content hash: the same content twice changes nothing, a corrected file under
-  the same name is a new version (staging keeps only the newest version of each name).
+  the same name is a new version that replaces the earlier one;
+- a snapshot's rows become versions (ingest/versions.py), in the same transaction: a row the same as its key's
+  version writes nothing (rows_unchanged), a new or changed one makes a version (rows_changed), a key gone from
+  the snapshot is closed as deleted at the source; rows read = changed + unchanged + rejected. A delta's rows
+  are appended, all changed.
 
 Printed messages and logs name files, lines, columns and reasons, never the values themselves.
 """
@@ -43,10 +47,11 @@ from pathlib import Path
 import duckdb
 
 from core import faults
-from core.erasure import REJECTS, TableErasure, erase, ledger_size
+from core.erasure import REJECTS, TableErasure, clean_id, erase, erase_rejects, erase_rows, ledger_size
 from core.files import empty_folder, private_folder
 from core.pseudonym import macro_sql
 from core.schema import ensure_raw_tables, ensure_vault_schema
+from ingest import versions
 from ingest.config import Entity, decimal_spec
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,7 @@ HEADER_LIMIT = 1 << 20  # a header line longer than this is not a header: the fi
 # reading JSONL as one-column "CSV" with it as the delimiter gives one row per line, with its number.
 JSONL_DELIMITER = "\x1f"
 TOO_MANY_DECIMALS = "TOO MANY DECIMALS"  # error_type of a value with more decimals than its DECIMAL(p,s) holds
+ROWS = "_ingest_rows"  # temp table: a snapshot file's rows, before they become versions (ingest/versions.py)
 
 
 class RefusedFile(Exception):
@@ -74,9 +80,13 @@ class FileResult:
     entity: str | None  # None: an unrecognised file, which no entity claims
     file_hash: str | None  # None: refused before its content was read, or unrecognised
     status: str  # loaded | unchanged | refused | unrecognised
-    rows_read: int = 0
-    rows_loaded: int = 0
+    rows_read: int = 0  # = rows_loaded + rows_rejected = rows_changed + rows_unchanged + rows_rejected
+    rows_loaded: int = 0  # rows read without a problem
     rows_rejected: int = 0
+    # Of rows_loaded: rows that made a new version of their key (a delta's rows: all), and rows that did not (the
+    # same as their key's version, a key's earlier line in the file, or a row of an erased record).
+    rows_changed: int = 0
+    rows_unchanged: int = 0
     blank_lines: int = 0
     rows_erased: int = 0  # of rows_loaded: erased by the retention ledger right after loading
     rejects_erased: int = 0  # of rows_rejected: lines of erased records, their raw text removed by the ledger
@@ -163,9 +173,13 @@ def blank_line_numbers(path: Path) -> list[int]:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, entities: Iterable[Entity]) -> None:
-    """The load log, the rejects table, the ledger (core/schema.py) and one raw table per entity."""
+    """The load log, the rejects table, the ledger (core/schema.py) and one raw table per entity: versions for a
+    snapshot entity, a table in the layout before migrated to them first (once, resumable)."""
+    entities = list(entities)
     ensure_vault_schema(con)
-    ensure_raw_tables(con, {entity.raw_table: entity.columns for entity in entities})
+    versions.migrate(con, entities)
+    ensure_raw_tables(con, {entity.raw_table: entity.columns for entity in entities},
+                      versioned={entity.raw_table for entity in entities if entity.mode == "snapshot"})
 
 
 def _sql_str(value: str) -> str:
@@ -227,6 +241,8 @@ class FileLoader:
         self.decimal_values: dict[str, str] = {}  # CSV: warehouse name of a decimal column -> its read alias
         self.loaded_aliases: list[str] = []  # CSV: the read aliases of every column loaded
         self.warnings: list[str] = []  # schema drift the configuration lets load
+        # A delta's rows go to its raw table; a snapshot's to a temp table first, then become versions.
+        self.table = entity.raw_table if entity.mode == "delta" else ROWS
 
     # --- reading -------------------------------------------------------------------------------------
     def _reader_options(self, store_rejects: bool = True) -> str:
@@ -359,8 +375,12 @@ class FileLoader:
             _read bigint, column_name varchar, error_type varchar, reason varchar, raw_text varchar)""")
         select = self._csv_select() if entity.format == "csv" else self._jsonl_select()
         columns = ", ".join(f'"{name}"' for name in entity.columns)
+        if self.table == ROWS:
+            spec = ", ".join(f'"{name}" {kind}' for name, kind in entity.columns.items())
+            con.execute(f"create or replace temp table {ROWS} ({spec}, _load_id bigint, _source_file varchar, "
+                        "_line bigint, _export_date date)")
         read = con.execute(f"""
-            insert into {entity.raw_table} ({columns}, _load_id, _source_file, _line, _export_date)
+            insert into {self.table} ({columns}, _load_id, _source_file, _line, _export_date)
             select {columns}, {self.load_id}, {_sql_str(self.source_file)}, _line,
                 {_sql_str(self.export_date.isoformat())}::date
             from ({select})""").fetchone()[0]
@@ -389,8 +409,15 @@ class FileLoader:
         if loaded == 0 and entity.mode == "snapshot":
             raise RefusedFile("a snapshot with no rows would mark every row deleted at the source")
         rows_erased, rejects_erased = self._erase()
+        changed = loaded
+        if entity.mode == "snapshot":
+            snapshot = versions.Snapshot(self.export_date, self.load_id, self.source_file)
+            changed = versions.apply_snapshot(con, entity, entity.raw_table, ROWS, snapshot,
+                                              versions.applied_snapshots(con, entity))
+            con.execute(f"drop table {ROWS}")  # the file's rows in clear: not kept past the transaction
         return FileResult(self.source_file, entity.name, scan.sha256, "loaded", rows_read=loaded + rejected,
-                          rows_loaded=loaded, rows_rejected=rejected, blank_lines=self.blank_lines,
+                          rows_loaded=loaded, rows_rejected=rejected, rows_changed=changed,
+                          rows_unchanged=loaded - changed, blank_lines=self.blank_lines,
                           rows_erased=rows_erased, rejects_erased=rejects_erased, load_id=self.load_id,
                           warnings=self.warnings)
 
@@ -401,11 +428,17 @@ class FileLoader:
         The rows were loaded (rows_read = loaded + rejected still holds) and are then deleted or anonymised
         in the same transaction; rows_erased counts them, as part of rows_loaded. Rejected lines of erased
         records stay rejects (file, line, column, reason) without their text: rejects_erased, of rows_rejected.
+        A snapshot's rows are erased before they are compared with the versions: an erased record's row then
+        equals its erased version and makes no new one, and a deleted record's is gone before it could be one.
         """
         if not ledger_size(self.con):
             return 0, 0
         if not self.has_key:
             raise RefusedFile("the erasure ledger is not empty but no pseudonym key was given to match it")
+        if self.table == ROWS:
+            erased = sum(erase_rows(self.con, spec, ROWS) for spec in self.erasure
+                         if spec.table == self.entity.raw_table)
+            return erased, erase_rejects(self.con, self.load_id)
         touched = erase(self.con, self.erasure, only=self.entity.raw_table, load_id=self.load_id, rejects=True)
         rejects = touched.pop(REJECTS, 0)
         return sum(touched.values()), rejects
@@ -495,9 +528,11 @@ class FileLoader:
                               f"({bad[1]} line(s) in all): wrong encoding?")
 
     def _reject_missing_keys(self) -> int:
-        """A row without its key cannot be placed in history: it becomes a reject, not a raw row."""
-        entity, table = self.entity, self.entity.raw_table
-        where = f"_load_id = {self.load_id} and ({' or '.join(f'{k} is null' for k in entity.key)})"
+        """A row without its key cannot be placed in history: it becomes a reject, not a raw row. A key of blanks
+        is missing too (staging trims keys)."""
+        entity, table = self.entity, self.table
+        missing = " or ".join(f"{clean_id(f'cast({k} as varchar)')} is null" for k in entity.key)
+        where = f"_load_id = {self.load_id} and ({missing})"
         columns = ", ".join(f'coalesce("{name}"::varchar, \'\')' for name in entity.columns)
         keys = ", ".join(entity.key)
         self.con.execute(f"""
@@ -543,7 +578,7 @@ class FileLoader:
         # One UPDATE per run of rows between two skips, found by the zone maps of `_line`; the last run first,
         # so a shifted row never lands in a run still to update. 2,000 skips in 38M rows: 6.7 s, where one
         # UPDATE joined to the skips took minutes.
-        table, header = self.entity.raw_table, self.header_lines
+        table, header = self.table, self.header_lines
         for read_before, shift, next_before in runs:
             until = "" if next_before is None else f" and _line <= {header + next_before}"
             con.execute(f"update {table} set _line = _line + {shift} "
@@ -608,12 +643,12 @@ def _log_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: 
     con.execute("""
         insert into ingest.files (load_id, system, entity, source_file, file_hash, file_bytes, file_mtime_ns,
             export_date, mode, status, rows_read, rows_loaded, rows_rejected, blank_lines, reason, rows_erased,
-            warnings)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            warnings, rows_changed, rows_unchanged)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [result.load_id, entity.system, entity.entity, result.source_file, result.file_hash,
          scan.size if scan else None, scan.mtime_ns if scan else None, export_date, entity.mode, result.status,
          result.rows_read, result.rows_loaded, result.rows_rejected, result.blank_lines, result.reason,
-         result.rows_erased, result.warnings or None])
+         result.rows_erased, result.warnings or None, result.rows_changed, result.rows_unchanged])
 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -725,8 +760,9 @@ def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, ut
         con.rollback()
         raise
     faults.point("ingest.after_commit")
-    log.info("loaded %s: load %s, %s rows, %s rejected, %s rows and %s rejects erased by the ledger", source_file,
-             load_id, result.rows_loaded, result.rows_rejected, result.rows_erased, result.rejects_erased)
+    log.info("loaded %s: load %s, %s rows (%s changed, %s unchanged), %s rejected, %s rows and %s rejects erased "
+             "by the ledger", source_file, load_id, result.rows_loaded, result.rows_changed, result.rows_unchanged,
+             result.rows_rejected, result.rows_erased, result.rejects_erased)
     if result.warnings:
         log.warning("loaded with schema drift %s", result.message())
     return result

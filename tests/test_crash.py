@@ -1,8 +1,9 @@
 """Crashes on every write path: a command killed with SIGKILL at a named step (core/faults.py) leaves the old
 state or the new one, and the next run finishes what the killed one began.
 
-One copy of the small overdue home (tests/test_retention.py), the steps in order. Ingest and key creation have
-their own crash tests (tests/test_ingest.py, tests/test_keys.py).
+One copy of the small overdue home (tests/test_retention.py), the steps in order. Ingest, key creation and the
+migration of snapshots to versions have their own crash tests (tests/test_ingest.py, tests/test_keys.py,
+tests/test_versions.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from vault import analytics_rows, vault_rows
 from core.faults import POINTS
 
 COVERED = {"build.before_publish", "build.after_publish", "enforce.after_commit", "enforce.after_requests",
-           "erase.after_commit", "access.after_package", "ingest.before_commit"}
+           "erase.after_commit", "access.after_package", "ingest.before_commit",
+           "migrate.before_commit", "migrate.after_commit"}  # the migration's: tests/test_versions.py
 
 
 def warehouse(home: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:

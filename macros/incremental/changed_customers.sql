@@ -11,11 +11,12 @@
     changed_customers(since): customer_id as key_expressions writes it, for the loads after `since` (an SQL
     expression of a load_id):
       - every customer when a snapshot file of customers, services, key handovers or products was corrected
-        (a new version of a file loaded before), or when the product catalogue changed;
+        (a new version of a file loaded before) or came late (an export date not newer than one loaded
+        before), or when the product catalogue changed;
       - the customers of every invoice, invoice line, payment, collection case and ticket in a file loaded
         since, in any version of it (an invoice moved to another customer changes both);
-      - the customers of every customer, service and key-handover row that differs between a snapshot
-        loaded since and the snapshot before it (added, removed or changed rows);
+      - the customers of every customer, service and key-handover version a load since introduced or closed
+        (a row added, changed or gone from the snapshot: the raw tables of snapshots hold versions);
       - every customer with a rectification, an objection or a legal hold on record (few, and cheap to
         recompute);
       - the customers with a service that opened, ended or vanished, or an invoice that fell due, between
@@ -157,60 +158,41 @@
     {{ return(not execute or run_query(condition).columns[0].values()[0]) }}
 {%- endmacro %}
 
-{#- Files of one entity loaded after `since` that replace a version loaded before. -#}
+{#-
+    Snapshot files of one entity loaded after `since` that replace a version loaded before (a corrected file),
+    or whose export date is not newer than one loaded before (a late file). Either rewrites versions of days
+    before the newest, even removes some: what changed is not told by the versions its load made or closed.
+-#}
 {% macro corrected_files(system, entity, since) -%}
     select 1
     from {{ source('ingest', 'files') }} as new_versions
     inner join {{ source('ingest', 'files') }} as old_versions
         on
-            new_versions.source_file = old_versions.source_file
+            new_versions.system = old_versions.system
+            and new_versions.entity = old_versions.entity
             and old_versions.load_id < new_versions.load_id
+            and (
+                new_versions.source_file = old_versions.source_file
+                or new_versions.export_date <= old_versions.export_date
+            )
     where
         new_versions.system = '{{ system }}'
         and new_versions.entity = '{{ entity }}'
         and new_versions.load_id > {{ since }}
+        and new_versions.status = 'loaded'
         and old_versions.status = 'loaded'
 {%- endmacro %}
 
 {#-
-    The raw rows of a snapshot entity that differ between a snapshot loaded after `since` and the snapshot
-    before it (the snapshots current_rows counts: snapshot_versions). A row is compared whole, by a hash of
-    every exported column.
+    The versions of a snapshot entity that a load after `since` introduced (a row new or changed in its
+    snapshot) or closed (changed, or gone from it): both sides of every difference between a snapshot loaded
+    since and the one before it, read from two columns instead of comparing the snapshots.
 -#}
 {% macro changed_snapshot_rows(source_relation, since) -%}
-    {%- set system = source_relation.schema | replace('raw_', '', 1) -%}
-    {%- set entity = source_relation.identifier -%}
-    with
-
-    snapshots as (
-        select
-            versions.load_id,
-            lag(versions.load_id) over (order by versions.export_date) as previous_load_id
-        from ({{ snapshot_versions(source_relation, source('ingest', 'files'), system, entity) }}) as versions
-    ),
-
-    new_snapshots as (
-        select * from snapshots where snapshots.load_id > {{ since }}
-    ),
-
-    sides as (
-        select
-            new_snapshots.load_id as pair,
-            snapshot_rows._load_id = new_snapshots.load_id as is_new,
-            hash(*columns(snapshot_rows.* exclude (_load_id, _source_file, _line, _export_date))) as row_hash,
-            snapshot_rows.*
-        from new_snapshots
-        inner join {{ source_relation }} as snapshot_rows
-            on snapshot_rows._load_id in (new_snapshots.load_id, new_snapshots.previous_load_id)
-    )
-
-    -- a row found on one side of its pair only
-    select sides.* exclude (pair, is_new, row_hash)
-    from sides
-    window same_row as (partition by sides.pair, sides.row_hash)
-    qualify bool_and(sides.is_new) over same_row or not bool_or(sides.is_new) over same_row
+    select changed_versions.*
+    from {{ source_relation }} as changed_versions
+    where changed_versions._load_id > {{ since }} or changed_versions._ended_load_id > {{ since }}
 {%- endmacro %}
-
 
 {#- The cut-off date (the newest services snapshot) as of load `since`. -#}
 {% macro cutoff_date(since) -%}

@@ -1,5 +1,5 @@
--- The data cut-off of the churn figures: one row. The cut-off date is the latest export date of the
--- services snapshot that staging uses (the newest snapshot with rows); months after it do not exist.
+-- The data cut-off of the churn figures: one row. The cut-off date is the export date of the newest services
+-- snapshot loaded (an empty one is refused); months after it do not exist.
 -- A table: a dozen models, their tests and the incremental models' fingerprints read it, and each read of a
 -- view recomputed the services staging view (10-15 s at a million customers).
 {{ config(materialized='table') }}
@@ -18,10 +18,16 @@ files as (
 
 ),
 
+-- the newest services snapshot: from the load log, for staging's lineage is of the file that introduced each
+-- version (a day on which no service changed introduced none)
 cutoff as (
 
     select
-        max(services._export_date) as cutoff_date,
+        (
+            select max(files.export_date)
+            from files
+            where files.system = 'services' and files.entity = 'services' and files.status = 'loaded'
+        ) as cutoff_date,
         min(services.opened_on) filter (where not services.is_deleted_at_source) as first_opened_on
 
     from services
