@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-OUR_PACKAGES = ("core", "warehouse", "ingest", "expectations", "reports", "retention", "privacy", "metrics", "samplegen")
+OUR_PACKAGES = ("core", "warehouse", "ingest", "expectations", "reports", "retention", "privacy", "metrics",
+                "samplegen")
 LOG_BYTES = 10 << 20  # rotate warehouse.log at 10 MiB, keep 5
 RUN_LOG_BYTES = 5 << 20  # rotate runs.jsonl at 5 MiB, keep 5
 KEEP = 5
