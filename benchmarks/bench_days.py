@@ -71,6 +71,8 @@ def timed(step, *args, **kwargs) -> tuple[float, object]:
 
 
 def checkpoint(settings: Settings, day: int, ingest_s: float, files: int) -> dict:
+    if day == 1:  # dbt's import and first parse belong to no day: a first build warms them up
+        pipeline.build(settings, full_refresh=True)
     build_s, outcome = timed(pipeline.build, settings, full_refresh=True)
     if not outcome.published:
         raise SystemExit(f"the full build at day {day} failed: {outcome.alerts}")

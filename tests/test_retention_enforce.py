@@ -21,6 +21,7 @@ from vault import analytics_rows, secret_of, settings_of, vault_rows
 
 from core.home import Home
 from core.pseudonym import pseudonymous_key
+from core.vault import open_vault
 from privacy.rectify import rectify
 
 # What anonymising a customer nulls (the data map's identifying columns of the CRM export)
@@ -82,14 +83,24 @@ def steps(overdue_home, tmp_path_factory) -> dict:
     # A correction recorded for a customer whose retention has run out: its values go with the customer.
     rectify(settings_of(home), secret_of(home), "C0000001", "last_name", "Korjattu", request_ref="REQ-1",
             recorded_by="test")
+    # Access packages made before: one of a person whose data is about to be erased, one of a person who stays
+    state["packages"] = {customer: _package(home, customer) for customer in ("C0000001", "C0000006")}
     state["records"] = records(home)
     state["overdue"] = {r for r, s in state["records"].items() if s == "overdue"}
+    state["kept_key"] = vault_query(home, "select record_key from intermediate.int_retention__records "
+                                          "where status = 'kept' and record_type = 'invoice' limit 1")[0][0]
     state["vault_before"] = digest(home.vault)
     state["dry_output"] = enforce(home, "--dry-run")
     state["vault_after_dry"] = digest(home.vault)
     state["reports_after_dry"] = sorted(p.name for p in (home.reports / "retention").glob("erasure-requests-*"))
     state["apply_output"] = enforce(home, "--apply")
     return state
+
+
+def _package(home: Home, customer_id: str) -> Path:
+    result = cli(home, "subject-access", "--customer-id", customer_id, "--verified-by", "test")
+    assert result.exit_code == 0, result.output
+    return max(home.access.glob("SAR-*"), key=lambda p: p.stat().st_mtime)
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +233,29 @@ def test_apply_erases_the_corrected_values_of_an_anonymised_customer(steps):
     trail = vault_query(steps["home"], """select request_ref, column_name, source_value, old_value, new_value
                                           from privacy.rectifications where customer_id = 'C0000001'""")
     assert trail == [("REQ-1", "last_name", None, None, None)]  # the audit trail stays, the values do not
+
+
+def test_the_build_after_an_erasure_writes_a_fresh_file_that_holds_no_erased_key(steps):
+    """A copy of the published file would keep the deleted records' keys in its free blocks."""
+    home, secret = steps["home"], secret_of(steps["home"])
+    published = home.analytics.read_bytes()
+    deleted = [pseudonymous_key(secret, i) for t, i in steps["overdue"] if t in RAW_IDS]
+    assert deleted and not [key for key in deleted if key.encode() in published]
+    assert steps["kept_key"].encode() in published  # the probe finds a key that is there
+
+
+def test_access_packages_go_with_their_person_and_after_their_period(steps):
+    erased, kept = steps["packages"]["C0000001"], steps["packages"]["C0000006"]
+    assert not erased.exists() and kept.exists()
+    # a package older than the policy's period for answers (three months) goes at the next apply
+    home = steps["home"]
+    con = open_vault(settings_of(home))
+    try:
+        con.execute("update privacy.access_requests set requested_at = requested_at - interval 4 month "
+                    "where request_id = ?", [kept.name])
+    finally:
+        con.close()
+    output = enforce(home, "--apply")
+    assert not kept.exists() and "Removed 1 access package" in output
+    assert vault_query(home, f"select count(*) from privacy.access_requests where request_id = '{kept.name}'") == [
+        (1,)]  # the request stays logged
