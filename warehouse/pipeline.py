@@ -30,6 +30,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from core import erasure, faults, files
+from core.home import PROJECT_DIR
 from core.keys import KeyFileError
 from core.lock import home_lock
 from core.pseudonym import load_secret, macro_sql, pseudonymous_key
@@ -236,6 +237,23 @@ def _check(settings: Settings, analytics: Path | None, progress: Progress):
 
 
 # --- reports -----------------------------------------------------------------------------------------------
+CHURN_EXPOSURES = PROJECT_DIR / "models" / "marts" / "churn" / "_churn__exposures.yml"
+
+
+def report_checks() -> frozenset[str] | None:
+    """The quality checks whose failures bear on the churn report (`suite` or `suite.check`): those of the data
+    its marts are computed from, as its dbt exposure declares (`quality_checks`); None when it declares none
+    (then every check may)."""
+    import yaml
+
+    exposures = yaml.safe_load(CHURN_EXPOSURES.read_text(encoding="utf-8")).get("exposures", [])
+    for exposure in exposures:
+        if exposure.get("name") == "management_churn_report":
+            checks = ((exposure.get("config") or {}).get("meta") or {}).get("quality_checks")
+            return frozenset(checks) if checks else None
+    return None
+
+
 def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ...] = ("en",), pdf: bool = True,
            progress: Progress = _quiet) -> list[Path]:
     """The management churn report from the published analytics (read-only: no lock needed)."""
@@ -248,7 +266,7 @@ def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ..
         try:
             paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn",
                                         controller=controller, month=month, lang=lang, pdf=pdf,
-                                        limits=settings.limits)
+                                        limits=settings.limits, report_checks=report_checks())
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
         written += paths.values()
