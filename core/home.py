@@ -56,6 +56,17 @@ class Home:
         return self.root / "reports"
 
     @property
+    def churn_reports(self) -> Path:
+        """The churn report's archive: one folder per month (`YYYY-MM/`), an index page per language."""
+        return self.reports / "churn"
+
+    @property
+    def churn_archive_lock(self) -> Path:
+        """Held while the archive is written: reports run beside a build (which holds the home), not beside
+        each other."""
+        return self.churn_reports / ".lock"
+
+    @property
     def catalogue(self) -> Path:
         """The dbt catalogue: one static page of every model and column."""
         return self.reports / "catalogue" / "index.html"

@@ -338,19 +338,38 @@ def report() -> None:
 
 
 @report.command("churn")
-@click.option("--month", help="YYYY-MM [default: the latest complete month].")
+@click.option("--month", help="YYYY-MM [default: the latest closed month].")
 @click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True)
 @click.option("--no-pdf", is_flag=True, help="HTML only (the PDF takes a few seconds).")
 @click.pass_obj
 def report_churn(settings: Settings, month: str | None, lang: str, no_pdf: bool) -> None:
-    """Monthly churn report: KPIs, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF).
+    """Monthly churn report: summary, key figures, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF).
+
+    Written into the dated archive <home>/reports/churn/YYYY-MM/ with an index page (index.en.html,
+    index.fi.html). A closed month, once archived, is kept as it was issued; it is issued again, the earlier
+    issue kept, only when that month's figures change. The running month's report is provisional.
 
     Reads the published analytics database only: it runs while a build does.
     """
     with _status("Rendering the churn report…") as status:
-        written = pipeline.report(settings, month=month, langs=(lang,), pdf=not no_pdf, progress=_progress_to(status))
-    _wrote(written)
-    finish(Status.OK, {"files": len(written)})
+        outcome = pipeline.report(settings, month=month, langs=(lang,), pdf=not no_pdf,
+                                  progress=_progress_to(status))
+    _print_report(outcome)
+    finish(Status.OK, {"files": len(outcome.written),
+                       "months": {m.month.isoformat()[:7]: m.action for m in outcome.archived}})
+
+
+def _print_report(outcome: pipeline.ReportOutcome) -> None:
+    for done in outcome.archived:
+        month = done.month.isoformat()[:7]
+        if done.action == "kept":
+            console.print(f"[green]Archived[/] {month}, issue {done.issue}, unchanged: "
+                          f"{escape(str(done.folder))}", highlight=False)
+        else:
+            note = {"issued": f"issue {done.issue}", "reissued": f"issue {done.issue}: its figures changed, the "
+                    "earlier issue is kept", "completed": f"issue {done.issue}", "provisional": "provisional"}
+            console.print(f"[green]Archived[/] {month} ({note[done.action]})", highlight=False)
+    _wrote(outcome.written)
 
 
 # --- metrics, dbt: for analysts -------------------------------------------------------------------------
@@ -603,7 +622,7 @@ The daily job would alert on (the sample data carries defects and overdue record
   vault            {home.vault}  (raw + staging: personal data, not for analysts)
   analytics        {home.analytics}  (pseudonymised marts for analysts)
   catalogue        {home.catalogue}  (every model and column, opens offline)
-  churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
+  churn report     {home.churn_reports / 'index.en.html'}  (the archive: HTML and PDF per month, English and Finnish)
   quality page     {reports / 'quality'}
   retention audit  {reports / 'retention'}
   privacy notice   {reports / 'privacy'}  (the register description, generated from the configuration)

@@ -254,23 +254,47 @@ def report_checks() -> frozenset[str] | None:
     return None
 
 
+@dataclass
+class ReportOutcome:
+    archived: list = field(default_factory=list)  # reports.archive.Archived, one per month
+    index: list[Path] = field(default_factory=list)
+
+    @property
+    def written(self) -> list[Path]:
+        """The files this run wrote: the months' reports that were new or changed, and the index pages."""
+        return [path for month in self.archived for path in month.written] + self.index
+
+
+def _archive_lock(settings: Settings, progress: Progress):
+    wait = settings.lock_wait if settings.lock_wait is not None else READER_WAIT
+    return home_lock(settings.home.churn_archive_lock, "report churn", wait=wait, on_wait=progress)
+
+
 def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ...] = ("en",), pdf: bool = True,
-           progress: Progress = _quiet) -> list[Path]:
-    """The management churn report from the published analytics (read-only: no lock needed)."""
-    from reports.churn import ReportError, render_churn_report
+           running: bool = False, progress: Progress = _quiet) -> ReportOutcome:
+    """The management churn report from the published analytics, into the dated archive (reports/archive.py):
+    `month` (default: the latest closed month), with `running` also the running month, provisional. A closed
+    month already archived is kept unless its figures changed. Holds the archive's lock, not the home's: it
+    runs beside a build, reading only what is published."""
+    from reports.archive import archive, months_due, write_index
+    from reports.churn import ReportError
 
     controller = controller_name(settings)
-    written = []
-    for lang in langs:
-        progress(f"Rendering the churn report ({lang})…")
+    home = settings.home
+    with _archive_lock(settings, progress):
         try:
-            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn",
-                                        controller=controller, month=month, lang=lang, pdf=pdf,
-                                        limits=settings.limits, report_checks=report_checks())
+            months = months_due(home.analytics, settings.limits) if running and month is None and \
+                home.analytics.exists() else [month]
+            progress(f"Rendering the churn report ({', '.join(langs)})…")
+            outcome = ReportOutcome(archive(home.analytics, home.churn_reports, controller=controller,
+                                            months=months, langs=langs, pdf=pdf, limits=settings.limits,
+                                            report_checks=report_checks()))
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
-        written += paths.values()
-    return written
+        for done in outcome.archived:
+            log.info("churn report %s: %s (issue %s)", done.month.isoformat()[:7], done.action, done.issue)
+        outcome.index = write_index(home.churn_reports, controller=controller)
+    return outcome
 
 
 def audit(settings: Settings, *, out_dir: Path | None = None, progress: Progress = _quiet):
@@ -758,9 +782,10 @@ class RunOutcome:
 
 def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, progress: Progress = _quiet,
               on_file: Callable[[FileResult], None] | None = None) -> RunOutcome:
-    """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi),
-    retention audit, privacy notice. Without a new file or a change of what the build reads, the build, the
-    checks and the reports of the last run stand: no work without news."""
+    """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi:
+    the latest closed month into the archive, the running month provisional), retention audit, privacy notice.
+    Without a new file or a change of what the build reads, the build, the checks and the reports of the last
+    run stand: no work without news."""
     with holding(settings, "run", on_wait=progress):
         outcome = RunOutcome()
         if settings.home.vault.exists():
@@ -779,8 +804,9 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
             outcome.standing_check_errors = (published_summary(settings) or {}).get("errors", 0)
         # A step that cannot run is an alert; the steps after it still run.
         if outcome.build.published:
-            outcome.reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"),
-                                                                              progress=progress)) or []
+            reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"), running=True,
+                                                                      progress=progress))
+            outcome.reports = reports.written if reports else []
         # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
         if settings.home.analytics.exists():
             outcome.audit = _step(outcome, "retention audit", lambda: _audit(settings, None))
