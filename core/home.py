@@ -67,6 +67,16 @@ class Home:
         return self.churn_reports / ".lock"
 
     @property
+    def config(self) -> Path:
+        """The installation's own configuration (not in the repository): e-mail delivery."""
+        return self.root / "config"
+
+    @property
+    def mail_config(self) -> Path:
+        """SMTP server, sender and recipients of the churn report (reports/mail.py); absent: no e-mail."""
+        return self.config / "mail.yml"
+
+    @property
     def catalogue(self) -> Path:
         """The dbt catalogue: one static page of every model and column."""
         return self.reports / "catalogue" / "index.html"
