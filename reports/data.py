@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
 
 from core import render
 
@@ -93,11 +92,7 @@ class ReportData:
 
     def at(self, month: date) -> dict | None:
         """The monthly_movements row of `month`, if the data reaches back that far."""
-        return self._by_month.get(month)
-
-    @cached_property
-    def _by_month(self) -> dict[date, dict]:
-        return {row["month"]: row for row in self.movements}
+        return next((row for row in reversed(self.movements) if row["month"] == month), None)
 
     @property
     def previous(self) -> dict | None:

@@ -36,9 +36,11 @@ def _mrr_sentence(data: ReportData, figs: dict[str, figures.Figure], lang: str) 
         when += label("summary_so_far", lang, date=render.long_date(data.cutoff_date, lang))
     mrr = figs["mrr"]
     change = mrr.previous
-    if change is None:
+    if change is None or not (data.previous or {}).get("end_mrr"):  # no month before, or one without MRR
         return label("summary_mrr_first", lang, month_in=when, mrr=mrr.value)
-    direction = "same" if change.tone == "neutral" else "up" if change.tone == "good" else "down"
+    delta = (mrr.raw or 0) - ((data.previous or {}).get("end_mrr") or 0)
+    # less than a euro either way reads "+€0": the sentence says it stayed
+    direction = "same" if abs(delta) < 0.5 else "up" if delta > 0 else "down"
     return label(f"summary_mrr_{direction}", lang, month_in=when, mrr=mrr.value, delta=change.delta,
                  relative=unsigned(change.relative or ""))
 
@@ -66,7 +68,8 @@ def _year_sentence(data: ReportData, figs: dict[str, figures.Figure], lang: str)
     mrr, customers = figs["mrr"].year_before, figs["customers"].year_before
     if mrr is None or customers is None:
         return None
-    mrr_way = "same" if mrr.tone == "neutral" else "up" if mrr.tone == "good" else "down"
+    mrr_delta = (figs["mrr"].raw or 0) - ((data.year_before or {}).get("end_mrr") or 0)
+    mrr_way = "same" if abs(mrr_delta) < 0.5 else "up" if mrr_delta > 0 else "down"
     mrr_clause = label(f"summary_year_mrr_{mrr_way}", lang, delta=unsigned(mrr.delta),
                        relative=unsigned(mrr.relative or ""))
     difference = (figs["customers"].raw or 0) - (data.year_before or {}).get("customers_end", 0)

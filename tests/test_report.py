@@ -215,6 +215,13 @@ def test_the_summary_agrees_with_its_counts(analytics, new, churned, en, fi):
     assert all(words in summary(data, "fi") for words in fi), summary(data, "fi")
 
 
+def test_mrr_that_moved_less_than_a_euro_stayed(analytics):
+    data = read(analytics, "2025-05")
+    data.movements[-1] = {**data.current, "end_mrr": data.previous["end_mrr"] + 0.3}
+    assert summary(data, "en").startswith(f"In May 2025 MRR stayed at {render.money(data.current['end_mrr'], 'en')}.")
+    assert summary(data, "fi").startswith("Toukokuussa 2025 MRR pysyi ennallaan: ")
+
+
 def test_the_movements_table_is_the_bridge_in_customers_and_euros(analytics, reports):
     cells = movement_cells(reports["en"]["html"].read_text())
     con = connect(analytics, read_only=True)
