@@ -386,8 +386,9 @@ def _print_report(outcome: pipeline.ReportOutcome) -> None:
 
 
 def _print_sent(sent) -> None:
-    console.print(f"[green]E-mailed[/] the churn report of {sent.month} (issue {sent.issue}) to "
-                  f"{sent.recipients} recipients, {len(sent.attachments)} PDFs attached", highlight=False)
+    recipients = f"{sent.recipients} recipient{'s' if sent.recipients != 1 else ''}"
+    console.print(f"[green]E-mailed[/] the churn report of {sent.month} (issue {sent.issue}) to {recipients}, "
+                  f"{len(sent.attachments)} PDFs attached", highlight=False)
 
 
 # --- metrics, dbt: for analysts -------------------------------------------------------------------------
