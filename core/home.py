@@ -56,6 +56,27 @@ class Home:
         return self.root / "reports"
 
     @property
+    def churn_reports(self) -> Path:
+        """The churn report's archive: one folder per month (`YYYY-MM/`), an index page per language."""
+        return self.reports / "churn"
+
+    @property
+    def churn_archive_lock(self) -> Path:
+        """Held while the archive is written: reports run beside a build (which holds the home), not beside
+        each other."""
+        return self.churn_reports / ".lock"
+
+    @property
+    def config(self) -> Path:
+        """The installation's own configuration (not in the repository): e-mail delivery."""
+        return self.root / "config"
+
+    @property
+    def mail_config(self) -> Path:
+        """SMTP server, sender and recipients of the churn report (reports/mail.py); absent: no e-mail."""
+        return self.config / "mail.yml"
+
+    @property
     def catalogue(self) -> Path:
         """The dbt catalogue: one static page of every model and column."""
         return self.reports / "catalogue" / "index.html"

@@ -17,6 +17,7 @@ another through `os.environ`.
 | WAREHOUSE_RETENTION_POLICY | the retention policy file | retention/policy.yml |
 | WAREHOUSE_PRIVACY_CONFIG_DIR | the privacy configuration folder | privacy/ |
 | WAREHOUSE_LOCK_WAIT | seconds a command waits for a busy home | 0 (readers: 3600) |
+| WAREHOUSE_SMTP_PASSWORD | the churn report's mail server password | (<home>/config/mail.yml `password_file`) |
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Settings:
     privacy_config: Path = DEFAULT_PRIVACY_CONFIG
     vault_key: str | None = field(default=None, repr=False)  # the key itself, when given instead of its file
     lock_wait: float | None = None  # None: the command's own default
+    smtp_password: str | None = field(default=None, repr=False)  # the mail server's, when given this way
     verbose: bool = False
     crash_at: str | None = None
 
@@ -103,6 +105,7 @@ class Settings:
             privacy_config=path(None, "WAREHOUSE_PRIVACY_CONFIG_DIR", DEFAULT_PRIVACY_CONFIG),
             vault_key=env.get("WAREHOUSE_VAULT_KEY") or None,
             lock_wait=number(lock_wait, "WAREHOUSE_LOCK_WAIT", float),
+            smtp_password=env.get("WAREHOUSE_SMTP_PASSWORD") or None,
             verbose=verbose,
             crash_at=env.get(CRASH_AT_VARIABLE) or None,
         )

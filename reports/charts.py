@@ -124,7 +124,7 @@ def bridge(steps: Sequence[tuple[str, float]], fmt: Fmt, title: str, axis_note: 
     (the note says so); otherwise the bars a manager needs to see would be a few pixels tall.
     """
     with plt.rc_context(STYLE):
-        fig, ax = _figure(FULL, 2.3)
+        fig, ax = _figure(FULL, 1.75)
         level = steps[0][1]
         bottoms, heights, colours, tops = [], [], [], []
         for i, (_, value) in enumerate(steps):
@@ -162,8 +162,8 @@ def bridge(steps: Sequence[tuple[str, float]], fmt: Fmt, title: str, axis_note: 
         ax.tick_params(axis="x", length=0, labelsize=8, labelcolor=INK)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
         ax.yaxis.set_major_locator(MaxNLocator(5))
-        if floor > 0:
-            ax.text(1.0, -0.16, axis_note, transform=ax.transAxes, ha="right", va="top", fontsize=6.5,
+        if floor > 0:  # above the plot: the labels below it take two lines
+            ax.text(1.0, 1.02, axis_note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5,
                     color=MUTED)
         return to_svg(fig, title)
 
@@ -217,68 +217,127 @@ def stacked(months: Sequence[tuple[str, str, int]], series: Sequence[tuple[str, 
 
 
 def heatmap(rows: Sequence[str], columns: Sequence[int], values: np.ndarray, fmt: Fmt, title: str,
-            row_title: str, column_title: str) -> str:
-    """Cohort by months-since-start retention; empty cells (the future) stay blank."""
+            row_title: str, column_title: str, *, high: float = 1.0, row_height: float = 0.22) -> str:
+    """Cohort by months-since-start retention; empty cells (the future) stay blank.
+
+    Colours run from the lowest value (at most 90%) to `high` (100% for customers; revenue retention can
+    pass it, so its scale ends at its own highest value): below 100% reddish, above it deepening blue.
+    """
     n_rows, n_cols = values.shape
     with plt.rc_context(STYLE):
-        fig, ax = _figure(FULL, max(2.0, 0.7 + 0.22 * n_rows))
-        cmap = LinearSegmentedColormap.from_list("retention", ["#fde2e2", "#f7f7f7", "#cfe0f3", BLUE])
+        fig, ax = _figure(FULL, max(2.0, 0.7 + row_height * n_rows))
         finite = values[np.isfinite(values)]
         low = float(np.floor(finite.min() * 10) / 10) if finite.size else 0.0
+        vmin = min(low, 0.9)
+        vmax = max(high, 1.0)
+        full = (1.0 - vmin) / (vmax - vmin)  # where 100% sits on the scale
+        cmap = LinearSegmentedColormap.from_list("retention", [
+            (0.0, "#fde2e2"), (full * 0.6, "#f7f7f7"), (full * 0.85, "#cfe0f3"), (full, "#5b8cc4"),
+            (1.0, BLUE)] if vmax > 1.0 else ["#fde2e2", "#f7f7f7", "#cfe0f3", BLUE])
         masked = np.ma.masked_invalid(values)
-        ax.imshow(masked, cmap=cmap, vmin=min(low, 0.9), vmax=1.0, aspect="auto", interpolation="nearest")
+        ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
         ax.grid(False)
         for spine in ax.spines.values():
             spine.set_visible(False)
         fontsize = 6 if n_cols <= 18 else 5.2
-        vmin = min(low, 0.9)
         for r in range(n_rows):
             for c in range(n_cols):
                 if np.isfinite(values[r, c]):
-                    dark = (values[r, c] - vmin) / (1 - vmin) > 0.8  # only the deep-blue end needs white text
+                    dark = (values[r, c] - vmin) / (vmax - vmin) > 0.8  # only the deep-blue end needs white text
                     ax.text(c, r, fmt(values[r, c]), ha="center", va="center", fontsize=fontsize,
                             color="white" if dark else INK)
         ax.set_xticks(range(n_cols), [str(c) for c in columns])
         ax.set_yticks(range(n_rows), rows)
+        ax.tick_params(axis="y", labelsize=6.5 if row_height < 0.2 else 7)
         ax.xaxis.tick_top()
         ax.xaxis.set_label_position("top")
         ax.tick_params(length=0)
         ax.set_xlabel(column_title, color=MUTED)
         ax.set_ylabel(row_title, color=MUTED)
+        ax.set_title(title, loc="left", color=INK, fontweight="bold", pad=22)
         return to_svg(fig, title)
 
 
-def segment_panels(panels: Sequence[tuple[str, Sequence[str], Sequence[float], Sequence[float]]], fmt: Fmt,
-                   title: str, bar_label: str, dot_label: str) -> str:
-    """Small multiples of horizontal bars: per panel (title, segments, 12-month rate, this month's rate)."""
+def movements(months: Sequence[tuple[str, str, int]], gains: Sequence[tuple[str, Sequence[float], str]],
+              losses: Sequence[tuple[str, Sequence[float], str]], net: tuple[str, Sequence[float]], fmt: Fmt,
+              title: str, width: float = FULL, height: float = 2.5) -> str:
+    """MRR movements per month: gains stacked above zero, losses (given positive) below, the net as a line."""
+    with plt.rc_context(STYLE):
+        fig, ax = _figure(width, height)
+        x = np.arange(len(months))
+        for sign, series in ((1, gains), (-1, losses)):
+            bottom = np.zeros(len(months))
+            for name, values, colour in series:
+                y = sign * np.array([0.0 if v is None else float(v) for v in values])
+                ax.bar(x, y, bottom=bottom, color=colour, width=0.72, label=name, zorder=2)
+                bottom += y
+        name, values = net
+        ax.plot(x, [np.nan if v is None else float(v) for v in values], color=INK, linewidth=1.2, marker="o",
+                markersize=2.5, label=name, zorder=4)
+        ax.axhline(0, color=GREY, linewidth=0.8, zorder=3)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+        ax.yaxis.set_major_locator(MaxNLocator(6))
+        _month_ticks(ax, months)
+        ax.set_title(title, loc="left", color=INK, fontweight="bold")
+        ax.legend(loc="upper left", ncols=len(gains) + len(losses) + 1, bbox_to_anchor=(0, -0.2))
+        return to_svg(fig, title)
+
+
+def _finite(values: Sequence[float | None], keep: Sequence[bool]) -> list[float]:
+    return [float(v) for v, ok in zip(values, keep, strict=True) if ok and v is not None and np.isfinite(v)]
+
+
+def segment_panels(panels: Sequence[tuple[str, Sequence[str], Sequence[float], Sequence[float], Sequence[bool]]],
+                   fmt: Fmt, title: str, bar_label: str, dot_label: str, small_label: str) -> str:
+    """Small multiples of horizontal bars: per panel (title, segments, 12-month rate, this month's rate, small).
+
+    A small segment's bar is pale and hatched: its rate swings by chance, and a reader should not take a
+    handful of customers for a big segment."""
     cols = 2
     n_rows = (len(panels) + cols - 1) // cols
     sizes = [max(len(p[1]) for p in panels[r * cols:(r + 1) * cols]) for r in range(n_rows)]
     with plt.rc_context(STYLE):
         fig, axes = _figure(FULL, 0.4 + sum(0.55 + 0.19 * s for s in sizes), nrows=n_rows, ncols=cols,
                             gridspec_kw={"height_ratios": [0.55 + 0.19 * s for s in sizes], "hspace": 0.5,
-                                         "wspace": 0.75})
+                                         "wspace": 0.95})
         axes = np.atleast_2d(axes)
+        any_small = False
         for k, ax in enumerate(axes.flat):
             if k >= len(panels):
                 ax.axis("off")
                 continue
-            name, segments, avg, now = panels[k]
-            # Each panel its own scale: one small, noisy segment would otherwise flatten every other panel.
-            high = max([0.0] + [float(v) for v in (*avg, *now) if v is not None and np.isfinite(v)])
+            name, segments, avg, now, small = panels[k]
+            big = [not s for s in small]
+            # Each panel its own scale: one small, noisy segment would otherwise flatten every other panel. A
+            # small segment's month alone is noisier still (one churn in nine customers is 11%): its dot does not
+            # set the scale, and past it is drawn at the edge as a triangle.
+            high = max([0.0, *_finite(avg, [True] * len(avg)), *_finite(now, big)])
+            edge = high * 1.08 or 0.01
             y = np.arange(len(segments))
-            avg_v = [0.0 if v is None or not np.isfinite(v) else float(v) for v in avg]
-            ax.barh(y, avg_v, color=LIGHT_BLUE, height=0.62, zorder=2, label=bar_label)
+            avg_v = np.array([0.0 if v is None or not np.isfinite(v) else float(v) for v in avg])
+            ax.barh(y[big], avg_v[big], color=LIGHT_BLUE, height=0.62, zorder=2, label=bar_label)
+            if any(small):
+                any_small = True
+                ax.barh(y[small], avg_v[small], color="#dbe7f5", edgecolor=LIGHT_BLUE, hatch="////",
+                        linewidth=0.5, height=0.62, zorder=2, label=small_label)
             now_v = np.array([np.nan if v is None else float(v) for v in now])
-            ax.plot(now_v, y, "o", color=ORANGE, markersize=4, zorder=3, label=dot_label)
+            inside = ~(now_v > edge)
+            ax.plot(np.where(inside, now_v, np.nan), y, "o", color=ORANGE, markersize=4, zorder=3, label=dot_label)
+            if not inside.all():
+                ax.plot(np.where(inside, np.nan, edge), y, ">", color=ORANGE, markersize=4, zorder=3, clip_on=False)
             # The bars' values in a column right of the plot: never on top of a bar or a dot, and not
             # mistaken for the dot's value.
             labels = blended_transform_factory(ax.transAxes, ax.transData)
-            for yi, v in zip(y, avg_v, strict=True):
-                ax.text(1.03, yi, fmt(v), va="center", fontsize=6.5, color=INK, transform=labels)
+            for yi, v, tiny in zip(y, avg, small, strict=True):
+                shown = 0.0 if v is None or not np.isfinite(v) else float(v)
+                ax.text(1.03, yi, fmt(shown), va="center", fontsize=6.5, color=MUTED if tiny else INK,
+                        transform=labels)
             ax.set_yticks(y, segments)
+            for tick, tiny in zip(ax.get_yticklabels(), small, strict=True):
+                if tiny:
+                    tick.set_color(MUTED)
             ax.invert_yaxis()
-            ax.set_xlim(0, high * 1.08 or 0.01)
+            ax.set_xlim(0, edge)
             ax.set_ylim(len(segments) - 0.5, -0.5)
             ax.grid(axis="x", color=GRID, linewidth=0.6)
             ax.grid(axis="y", visible=False)
@@ -286,8 +345,15 @@ def segment_panels(panels: Sequence[tuple[str, Sequence[str], Sequence[float], S
             ax.xaxis.set_major_locator(MaxNLocator(4))
             ax.tick_params(axis="y", length=0, labelsize=7, labelcolor=INK)
             ax.set_title(name, loc="left", color=INK, fontweight="bold", fontsize=8)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower left", ncols=2, bbox_to_anchor=(0.0, -0.02))
+        handles, names = [], []
+        for ax in axes.flat:  # one legend entry per kind, from whichever panel has it
+            for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+                if name not in names:
+                    handles.append(handle)
+                    names.append(name)
+        order = [names.index(n) for n in (bar_label, small_label, dot_label) if n in names]
+        fig.legend([handles[i] for i in order], [names[i] for i in order], loc="lower left",
+                   ncols=3 if any_small else 2, bbox_to_anchor=(0.0, -0.02))
         return to_svg(fig, title)
 
 
@@ -316,10 +382,10 @@ def bars(names: Sequence[str], values: Sequence[float], colours: Sequence[str], 
 
 
 def survival(tenure: Sequence[float], values: Sequence[float], fmt: Fmt, title: str, x_title: str,
-             width: float = HALF) -> str:
+             width: float = HALF, height: float = 2.1) -> str:
     """Kaplan-Meier survival curve as a step line."""
     with plt.rc_context(STYLE):
-        fig, ax = _figure(width, 2.1)
+        fig, ax = _figure(width, height)
         ax.step(tenure, values, where="post", color=BLUE, linewidth=1.6)
         ax.set_ylim(0, 1.02)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))

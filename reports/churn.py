@@ -1,17 +1,18 @@
 """The management churn report: one month's churn figures from the churn marts as HTML and PDF.
 
-Reads small aggregates from the analytics database (read-only), draws the charts as inline SVG and renders
-one self-contained HTML file (no network requests, works offline) and its PDF, in English or Finnish.
+Reads small aggregates from the analytics database (read-only, reports/data.py), draws the charts as inline
+SVG and renders one self-contained HTML file (no network requests, works offline) and its PDF, in English or
+Finnish. Page 1 tells the month's story: a generated summary (reports/summary.py), the key figures against
+the month before and the same month a year earlier (reports/figures.py), and the MRR bridge in customers and
+euros. The archive of issued reports and their delivery by e-mail: reports/archive.py, reports/mail.py.
 """
 
 from __future__ import annotations
 
 import base64
-import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -20,220 +21,22 @@ from markupsafe import Markup
 from core import files, render
 from core.db import connect
 from core.settings import Limits
-from reports import charts
+from reports import charts, figures
+from reports.data import ReportData, ReportError, as_date, load, month_add, months_between
+from reports.labels import definitions, label, words
+from reports.summary import as_html, summary
+
+__all__ = ["Rendered", "ReportData", "ReportError", "load", "pages", "read", "render_churn_report", "render_month",
+           "write"]
 
 TEMPLATE = "reports/templates/churn.html.j2"
-LABELS = Path(__file__).resolve().parent / "labels.yml"
 TREND_MONTHS = 24
-COHORT_ROWS = 24
-SEGMENT_MONTHS = 12
 LOST_ROWS = 12
 MAX_SEGMENTS = 8  # per panel; smaller segments are merged into one
+SMALL_SEGMENT = 30  # customers on average: below it a segment's rate swings by chance (drawn pale, hatched)
 OTHER = "other_segments"
 SEGMENT_DIMENSIONS = ("product_category", "customer_type", "region", "tenure_band")
-# Tables the report cannot do without; the others only empty their own section when missing.
-REQUIRED = ("monthly_movements", "data_cutoff")
 SVG_NS = "http://www.w3.org/2000/svg"  # a name, never fetched; only in the PDF's standalone chart images
-
-
-class ReportError(Exception):
-    """The report cannot be made from this database (no churn marts, or no such month)."""
-
-
-def label(key: str, lang: str, **values) -> str:
-    """The report's words for `key` (reports/labels.yml `text`); an unknown key, a new segment value, as it is."""
-    return render.load_labels(LABELS, "text").text(key, lang, **values)
-
-
-def _definitions(lang: str) -> list[tuple[str, str]]:
-    """The appendix: (term, paragraph) in the order of reports/labels.yml `definitions`."""
-    return [(entry[lang]["term"], entry[lang]["text"]) for entry in render.read_yaml(LABELS)["definitions"].values()]
-
-
-# --- loading -------------------------------------------------------------------------------------------
-def _plain(value):
-    """DuckDB values as the report needs them: DECIMAL money as float (display only), timestamps as-is."""
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-def _as_date(value) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _rows(con, sql: str, params: list | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
-
-
-def month_add(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def months_between(start: date, end: date) -> int:
-    return (end.year - start.year) * 12 + end.month - start.month
-
-
-def parse_month(text: str) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}", text or ""):
-        raise ReportError(f"{text!r} is not a month YYYY-MM")
-    year, month = map(int, text.split("-"))
-    if not 1 <= month <= 12:
-        raise ReportError(f"{text!r} is not a month YYYY-MM")
-    return date(year, month, 1)
-
-
-@dataclass
-class ReportData:
-    """Everything the report shows, as plain Python values: the month's figures and their history."""
-
-    month: date
-    partial: bool
-    cutoff: dict
-    movements: list[dict]  # every month up to and including the report month, oldest first
-    retention: dict[date, dict]  # month -> 12-month GRR/NRR
-    cohorts: list[dict]
-    segments: list[dict]
-    lost: list[dict]
-    survival: list[dict]
-    quality: dict | None
-    missing: list[str] = field(default_factory=list)
-
-    @property
-    def current(self) -> dict:
-        return self.movements[-1]
-
-    @property
-    def previous(self) -> dict | None:
-        if len(self.movements) > 1 and self.movements[-2]["month"] == month_add(self.month, -1):
-            return self.movements[-2]
-        return None
-
-
-def _tables(con) -> set[str]:
-    return {f"{s}.{t}" for s, t in con.execute(
-        "select table_schema, table_name from information_schema.tables").fetchall()}
-
-
-def _default_month(cutoff: dict, months: list[date]) -> date:
-    """The latest complete month: the cut-off month if the cut-off is its last day, else the month before.
-
-    A service counts in a month if active on the month's last day; before that day the cut-off month's
-    figures are provisional (services can still end), so they are not the default.
-    """
-    cutoff_date = _as_date(cutoff.get("cutoff_date"))
-    cutoff_month = _as_date(cutoff.get("cutoff_month")) or (cutoff_date.replace(day=1) if cutoff_date else None)
-    if cutoff_month is None:
-        # No cut-off recorded: the spine ends at the cut-off month, so its last month is the partial one.
-        cutoff_month = months[-1]
-    complete = cutoff_month
-    if cutoff_date is None or cutoff_date.day != calendar.monthrange(cutoff_date.year, cutoff_date.month)[1]:
-        complete = month_add(cutoff_month, -1)
-    candidates = [m for m in months if m <= complete]
-    if not candidates:
-        raise ReportError(f"no complete month in the data (cut-off {cutoff_date or cutoff_month})")
-    return candidates[-1]
-
-
-def _is_partial(month: date, cutoff: dict) -> bool:
-    cutoff_date = _as_date(cutoff.get("cutoff_date"))
-    if cutoff_date is None:
-        return False
-    last_day = date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
-    return cutoff_date < last_day
-
-
-def load(con, month: str | date | None = None) -> ReportData:
-    """Read the report's aggregates for `month` (None: the latest complete month) from the churn marts."""
-    tables = _tables(con)
-    absent = [t for t in REQUIRED if f"churn.{t}" not in tables]
-    if absent:
-        raise ReportError(f"the analytics database has no churn.{', churn.'.join(absent)}: "
-                          "run `warehouse build` (the churn marts) first")
-    missing = [t for t in ("revenue_retention", "cohort_retention", "churn_by_segment", "lost_accounts",
-                           "tenure_survival") if f"churn.{t}" not in tables]
-    cutoff_rows = _rows(con, "select * from churn.data_cutoff")
-    cutoff = cutoff_rows[0] if cutoff_rows else {}
-    movements = _rows(con, "select * from churn.monthly_movements order by month")
-    for row in movements:
-        row["month"] = _as_date(row["month"])
-    months = [r["month"] for r in movements]
-    if not months:
-        raise ReportError("churn.monthly_movements is empty: no month to report")
-    if month is None:
-        chosen = _default_month(cutoff, months)
-    else:
-        chosen = parse_month(month) if isinstance(month, str) else month.replace(day=1)
-        if chosen not in months:
-            raise ReportError(f"{render.month_iso(chosen)} is not in the data: months run from "
-                              f"{render.month_iso(months[0])} to {render.month_iso(months[-1])}")
-    movements = [r for r in movements if r["month"] <= chosen]
-
-    retention: dict[date, dict] = {}
-    if "revenue_retention" not in missing:
-        by_month: dict[date, list[dict]] = {}
-        for row in _rows(con, "select * from churn.revenue_retention where month <= ? order by month", [chosen]):
-            by_month.setdefault(_as_date(row["month"]), []).append(row)
-        retention = {m: _retention(rows) for m, rows in by_month.items()}
-
-    cohorts: list[dict] = []
-    if "cohort_retention" not in missing:
-        # Only what was known at the end of the report month: a report for May looks the same in July.
-        cohorts = _rows(con, """
-            select cohort_month, months_since_start, cohort_customers, active_customers, logo_retention
-            from churn.cohort_retention
-            where cohort_month >= ? and cohort_month < ?
-              and date_add(cohort_month, to_months(cast(months_since_start as integer))) <= ?
-            order by cohort_month, months_since_start""",
-                        [month_add(chosen, -COHORT_ROWS), chosen, chosen])
-        for row in cohorts:
-            row["cohort_month"] = _as_date(row["cohort_month"])
-
-    segments: list[dict] = []
-    if "churn_by_segment" not in missing:
-        segments = _rows(con, "select * from churn.churn_by_segment where month > ? and month <= ?",
-                         [month_add(chosen, -SEGMENT_MONTHS), chosen])
-        for row in segments:
-            row["month"] = _as_date(row["month"])
-
-    lost: list[dict] = []
-    if "lost_accounts" not in missing:
-        lost = _rows(con, "select * from churn.lost_accounts where month = ? order by lost_mrr desc, customer_key",
-                     [chosen])
-
-    survival = [] if "tenure_survival" in missing else _rows(
-        con, "select tenure_months, survival from churn.tenure_survival order by tenure_months")
-
-    quality = None
-    if "quality.summary" in tables:
-        rows = _rows(con, "select * from quality.summary")
-        # The newest run if the table keeps a history.
-        quality = max(rows, key=lambda r: str(r.get("run_at"))) if rows else None
-
-    return ReportData(month=chosen, partial=_is_partial(chosen, cutoff), cutoff=cutoff, movements=movements,
-                      retention=retention, cohorts=cohorts, segments=segments, lost=lost, survival=survival,
-                      quality=quality, missing=missing)
-
-
-def _retention(rows: list[dict]) -> dict:
-    """12-month GRR/NRR of a month: the mart's ratios when it has one row, ratios of the sums otherwise."""
-    if len(rows) == 1:
-        row = rows[0]
-        return {"grr": row.get("gross_revenue_retention"), "nrr": row.get("net_revenue_retention")}
-    start = sum(r.get("cohort_start_mrr") or 0 for r in rows)
-    if not start:
-        return {"grr": None, "nrr": None}
-    return {"grr": sum(r.get("retained_mrr") or 0 for r in rows) / start,
-            "nrr": sum(r.get("end_mrr") or 0 for r in rows) / start}
 
 
 # --- presentation --------------------------------------------------------------------------------------
@@ -243,51 +46,29 @@ class Tile:
     label: str
     value: str
     raw: float | None
-    change: str
-    tone: str  # good | bad | neutral: the colour of the change
-
-
-def _tone(delta, higher_is_better: bool) -> str:
-    if delta is None or abs(delta) < 1e-9:
-        return "neutral"
-    return "good" if (delta > 0) == higher_is_better else "bad"
+    previous: figures.Change | None
+    year_before: figures.Change | None
+    running: bool  # a flow of the running month: no comparison yet
 
 
 def _tiles(data: ReportData, lang: str) -> list[Tile]:
-    cur, prev = data.current, data.previous
-    ret_now = data.retention.get(data.month, {})
-    ret_prev = data.retention.get(month_add(data.month, -1), {})
-    specs = [
-        ("customers", cur.get("customers_end"), prev and prev.get("customers_end"), "count", True),
-        ("mrr", cur.get("end_mrr"), prev and prev.get("end_mrr"), "money", True),
-        ("logo_churn_rate", cur.get("logo_churn_rate"), prev and prev.get("logo_churn_rate"), "rate", False),
-        ("gross_mrr_churn_rate", cur.get("gross_mrr_churn_rate"), prev and prev.get("gross_mrr_churn_rate"),
-         "rate", False),
-        ("net_mrr_churn_rate", cur.get("net_mrr_churn_rate"), prev and prev.get("net_mrr_churn_rate"), "rate",
-         False),
-        ("grr", ret_now.get("grr"), ret_prev.get("grr"), "rate", True),
-        ("nrr", ret_now.get("nrr"), ret_prev.get("nrr"), "rate", True),
-    ]
-    tiles = []
-    for key, value, before, kind, higher_is_better in specs:
-        delta = None if value is None or before is None else value - before
-        if kind == "count":
-            shown = render.integer(value, lang)
-            change = "" if delta is None else render.integer(delta, lang, sign=True)
-        elif kind == "money":
-            shown = render.money(value, lang)
-            change = "" if delta is None else render.money(delta, lang, sign=True)
-        else:
-            shown = render.percent(value, lang)
-            change = "" if delta is None else render.points(delta, lang)
-        if kind != "rate" and delta is not None and before:
-            change += f" ({render.percent(delta / before, lang, sign=True)})"
-        if value is None:
-            shown = label("not_available", lang)
-        if not change:
-            change = label("no_previous", lang) if data.previous is None else ""
-        tiles.append(Tile(key, label(key, lang), shown, value, change, _tone(delta, higher_is_better)))
-    return tiles
+    return [Tile(f.key, label(f.key, lang), f.value or label("not_available", lang), f.raw, f.previous,
+                 f.year_before, f.running) for f in figures.key_figures(data, lang).values()]
+
+
+def _movement_table(data: ReportData, lang: str) -> list[dict]:
+    """The MRR bridge in numbers: one column per movement, customers and MRR."""
+    return [{"key": m.key, "label": label(f"movement_{m.key}", lang), "customers": m.customers_text,
+             "mrr": m.mrr_text, "tone": "good" if m.mrr > 0 else "bad" if m.mrr < 0 else "neutral"}
+            for m in figures.movements(data, lang).values()]
+
+
+def _figure_notes(data: ReportData, lang: str) -> str:
+    """How ARPA, LTV and the quick ratio are made, with the churn rate LTV used this month."""
+    average = figures.average_logo_churn(data, data.month)
+    return label("figure_notes", lang, months=figures.LTV_MONTHS,
+                 average=render.percent(average, lang, decimals=2) if average is not None else render.DASH,
+                 lifetime=render.integer(1 / average, lang) if average else render.DASH)
 
 
 def _segment_label(value, lang: str) -> str:
@@ -300,19 +81,27 @@ def _tenure_order(segment) -> tuple:
     return (0, int(found[1])) if found else (1, str(segment))
 
 
-def _segment_panels(data: ReportData, lang: str) -> list[tuple]:
-    panels = []
+def _segment_panels(data: ReportData, lang: str) -> tuple[list[tuple], dict[str, int]]:
+    """Per dimension: segments with their average monthly gross MRR churn over 12 months (churn + contraction,
+    the key figure's definition), this month's, and whether the segment is small; the segment names carry
+    the average number of customers at the start of a month. Also: how many customers are `unknown` per
+    dimension (a note explains them)."""
+    panels, unknown = [], {}
+    months = len({r["month"] for r in data.segments}) or 1
     for dimension in SEGMENT_DIMENSIONS:
         rows = [r for r in data.segments if r["dimension"] == dimension]
         if not rows:
             continue
         totals: dict = {}
         for r in rows:
-            t = totals.setdefault(r["segment"], {"start": 0.0, "churned": 0.0, "now": None})
+            t = totals.setdefault(r["segment"], {"start": 0.0, "lost": 0.0, "customers": 0, "now": None})
             t["start"] += r.get("start_mrr") or 0
-            t["churned"] += r.get("churned_mrr") or 0
+            t["lost"] += (r.get("churned_mrr") or 0) + (r.get("contraction_mrr") or 0)
+            t["customers"] += r.get("customers_start") or 0
             if r["month"] == data.month:
-                t["now"] = (r.get("churned_mrr") or 0) / r["start_mrr"] if r.get("start_mrr") else None
+                t["now"] = r.get("gross_mrr_churn_rate")
+        if "unknown" in totals:
+            unknown[dimension] = round(totals["unknown"]["customers"] / months)
         if dimension == "tenure_band":
             order = sorted(totals, key=_tenure_order)
         else:  # the biggest segments first: what matters most to revenue
@@ -320,22 +109,24 @@ def _segment_panels(data: ReportData, lang: str) -> list[tuple]:
             if len(order) > MAX_SEGMENTS:
                 # The small ones together (e.g. 15 regions): their rates are noise, and the panel stays legible.
                 rest = order[MAX_SEGMENTS - 1:]
-                merged = {"start": sum(totals[s]["start"] for s in rest),
-                          "churned": sum(totals[s]["churned"] for s in rest), "now": None}
+                merged = {key: sum(totals[s][key] for s in rest) for key in ("start", "lost", "customers")}
                 now = [r for r in rows if r["month"] == data.month and r["segment"] in rest]
                 now_start = sum(r.get("start_mrr") or 0 for r in now)
-                if now_start:
-                    merged["now"] = sum(r.get("churned_mrr") or 0 for r in now) / now_start
+                merged["now"] = sum((r.get("churned_mrr") or 0) + (r.get("contraction_mrr") or 0)
+                                    for r in now) / now_start if now_start else None
                 totals[OTHER] = merged
                 order = [*order[:MAX_SEGMENTS - 1], OTHER]
         # Months per segment differ only if a segment is new; the rate is per month on average.
-        avg = [totals[s]["churned"] / totals[s]["start"] if totals[s]["start"] else None for s in order]
+        avg = [totals[s]["lost"] / totals[s]["start"] if totals[s]["start"] else None for s in order]
+        customers = [totals[s]["customers"] / months for s in order]
         names = [_segment_label(s, lang) for s in order]
         if dimension == "tenure_band":  # the mart's bands read '12-23 months'
             names = [re.sub(r"\s*months?$", f" {label('months_abbr', lang)}", n) for n in names]
-        panels.append((label(dimension, lang), names, avg,
-                       [totals[s]["now"] for s in order]))
-    return panels
+        customers = [round(c) for c in customers]  # as shown: "(30)" is not "fewer than 30"
+        names = [f"{n} ({render.integer(c, lang)})" for n, c in zip(names, customers, strict=True)]
+        panels.append((label(dimension, lang), names, avg, [totals[s]["now"] for s in order],
+                       [c < SMALL_SEGMENT for c in customers]))
+    return panels, unknown
 
 
 def _reasons(data: ReportData, lang: str) -> tuple[list[str], list[float], list[str], list[str]]:
@@ -381,7 +172,8 @@ def _lost_rows(data: ReportData, lang: str) -> list[dict]:
     } for r in data.lost[:LOST_ROWS]]
 
 
-def _cohort_matrix(data: ReportData, lang: str) -> tuple[list[str], list[int], np.ndarray]:
+def _cohort_matrix(data: ReportData, lang: str, column: str) -> tuple[list[str], list[int], np.ndarray]:
+    """Cohorts by months since their start: `logo_retention` (customers) or `revenue_retention` (MRR)."""
     cohorts = sorted({r["cohort_month"] for r in data.cohorts})
     if not cohorts:
         return [], [], np.empty((0, 0))
@@ -390,8 +182,8 @@ def _cohort_matrix(data: ReportData, lang: str) -> tuple[list[str], list[int], n
     index = {c: i for i, c in enumerate(cohorts)}
     for r in data.cohorts:
         k = int(r["months_since_start"])
-        if k < width and r.get("logo_retention") is not None:
-            matrix[index[r["cohort_month"]], k] = float(r["logo_retention"])
+        if k < width and r.get(column) is not None:
+            matrix[index[r["cohort_month"]], k] = float(r[column])
     labels = [f"{render.month_short(c, lang)} ({render.integer(_cohort_size(data, c), lang)})" for c in cohorts]
     return labels, list(range(width)), matrix
 
@@ -400,7 +192,16 @@ def _cohort_size(data: ReportData, cohort: date):
     return next((r["cohort_customers"] for r in data.cohorts if r["cohort_month"] == cohort), None)
 
 
-def _charts(data: ReportData, lang: str) -> dict[str, str]:
+def _risen_cells(matrix: np.ndarray) -> int:
+    """Cells above the cell before them in their cohort's row: reactivated customers counting again."""
+    if matrix.shape[1] < 2:
+        return 0
+    with np.errstate(invalid="ignore"):
+        return int(np.nansum(matrix[:, 1:] > matrix[:, :-1] + 1e-12))
+
+
+def _charts(data: ReportData, lang: str) -> tuple[dict[str, str], dict]:
+    """Every chart as SVG, and what the captions say about them (cohort cells that rose, unknown segments)."""
     def money(v):
         return render.money(v, lang)
 
@@ -413,18 +214,34 @@ def _charts(data: ReportData, lang: str) -> dict[str, str]:
     def lbl(key, **kw):
         return label(key, lang, **kw)
 
+    def counted(n):
+        return lbl("n_customers_short", n=render.integer(n, lang))
+
     month_name = render.month_name(data.month, lang)
     cur = data.current
     charts.reset_ids()  # the same data gives the same file, however many reports this process made
     out: dict[str, str] = {}
-    steps = [(lbl(k), (cur.get(k) or 0) * (-1 if k in ("contraction_mrr", "churned_mrr") else 1))
-             for k in ("start_mrr", "new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr",
-                       "churned_mrr", "end_mrr")]
+    notes: dict = {}
+    # The bridge's bars say how many customers each is: €1,293 of contraction from 3 customers or from 40.
+    counts = {"start_mrr": "customers_start", "new_mrr": "customers_new", "expansion_mrr": "customers_expanded",
+              "reactivation_mrr": "customers_reactivated", "contraction_mrr": "customers_contracted",
+              "churned_mrr": "customers_churned", "end_mrr": "customers_end"}
+    steps = [(f"{lbl(k)}\n{counted(cur[c])}" if cur.get(c) is not None else lbl(k),
+              (cur.get(k) or 0) * (-1 if k in ("contraction_mrr", "churned_mrr") else 1)) for k, c in counts.items()]
     out["bridge"] = charts.bridge(steps, money, f"{lbl('bridge')} {month_name}", lbl("axis_not_zero"))
     trend = data.movements[-TREND_MONTHS:]
     months = [(render.MONTHS_SHORT[lang][r["month"].month - 1], str(r["month"].year), r["month"].month)
               for r in trend]
     last = len(trend) - 1
+    out["movements"] = charts.movements(
+        months,
+        [(lbl("new_mrr"), [r.get("new_mrr") for r in trend], charts.BLUE),
+         (lbl("expansion_mrr"), [r.get("expansion_mrr") for r in trend], charts.GREEN),
+         (lbl("reactivation_mrr"), [r.get("reactivation_mrr") for r in trend], charts.LIGHT_BLUE)],
+        [(lbl("contraction_mrr"), [r.get("contraction_mrr") for r in trend], charts.ORANGE),
+         (lbl("churned_mrr"), [r.get("churned_mrr") for r in trend], charts.RED)],
+        (lbl("net_change"), [(r.get("end_mrr") or 0) - (r.get("start_mrr") or 0) for r in trend]),
+        lambda v: render.money(v, lang, sign=v > 0), lbl("movements_trend"))
     out["mrr_trend"] = charts.line(months, [(lbl("mrr"), [r.get("end_mrr") for r in trend], charts.BLUE)], money,
                                    lbl("mrr_trend"), area=True, highlight=last)
     out["customers_trend"] = charts.line(
@@ -438,25 +255,30 @@ def _charts(data: ReportData, lang: str) -> dict[str, str]:
     out["churn_by_type"] = charts.stacked(months, [
         (lbl("voluntary"), [r.get("voluntary_churned_mrr") for r in trend], charts.LIGHT_BLUE),
         (lbl("involuntary"), [r.get("involuntary_churned_mrr") for r in trend], charts.RED),
-    ], money, lbl("churn_mrr_by_type"))
+    ], money, lbl("churn_mrr_by_type"), width=charts.HALF, height=2.0)
 
-    rows, columns, matrix = _cohort_matrix(data, lang)
-    out["cohorts"] = charts.heatmap(rows, columns, matrix, lambda v: render.number(v * 100, lang), lbl("cohorts"),
-                                    lbl("cohort_month"), lbl("months_since_start")) if rows else \
-        charts.empty(lbl("no_data"))
+    for key, column in (("cohorts", "logo_retention"), ("revenue_cohorts", "revenue_retention")):
+        rows, columns, matrix = _cohort_matrix(data, lang, column)
+        notes[f"{key}_risen"] = _risen_cells(matrix) if rows else 0
+        finite = matrix[np.isfinite(matrix)] if rows else np.empty(0)
+        out[key] = charts.heatmap(
+            rows, columns, matrix, lambda v: render.number(v * 100, lang), lbl(key), lbl("cohort_month"),
+            lbl("months_since_start"), high=float(finite.max()) if finite.size else 1.0,
+            row_height=0.125) if rows else charts.empty(lbl("no_data"))
     out["survival"] = charts.survival([r["tenure_months"] for r in data.survival],
                                       [r["survival"] for r in data.survival], pct, lbl("survival"),
-                                      lbl("tenure_months")) if data.survival else \
-        charts.empty(lbl("no_data"), width=charts.HALF)
-
-    panels = _segment_panels(data, lang)
-    out["segments"] = charts.segment_panels(panels, pct1, lbl("segments"), lbl("twelve_months"),
-                                            render.month_name(data.month, lang)) if panels else \
+                                      lbl("tenure_months"), width=charts.FULL, height=1.8) if data.survival else \
         charts.empty(lbl("no_data"))
-    names, values, colours, notes = _reasons(data, lang)
-    out["reasons"] = charts.bars(names, values, colours, money, lbl("termination_reason"), notes=notes,
+
+    panels, notes["unknown"] = _segment_panels(data, lang)
+    notes["small_segments"] = any(any(p[4]) for p in panels)
+    out["segments"] = charts.segment_panels(panels, pct1, lbl("segments"), lbl("twelve_months"), month_name,
+                                            lbl("small_segment", n=SMALL_SEGMENT)) if panels else \
+        charts.empty(lbl("no_data"))
+    names, values, colours, bar_notes = _reasons(data, lang)
+    out["reasons"] = charts.bars(names, values, colours, money, lbl("termination_reason"), notes=bar_notes,
                                  width=charts.FULL) if names else charts.empty(lbl("no_data"))
-    return out
+    return out, notes
 
 
 def _freshness(data: ReportData, lang: str) -> list[tuple[str, str]]:
@@ -473,7 +295,7 @@ def _freshness(data: ReportData, lang: str) -> list[tuple[str, str]]:
             continue  # the same dates as the per-source columns, as one string
         name = label(known[column], lang) if column in known else _column_label(column, lang)
         if column == "first_month":
-            shown = render.month_name(_as_date(value), lang)
+            shown = render.month_name(as_date(value), lang)
         elif isinstance(value, datetime):
             shown = render.timestamp(value, lang)
         elif isinstance(value, date):
@@ -494,52 +316,117 @@ def _column_label(column: str, lang: str) -> str:
     return column.replace("_", " ").capitalize()
 
 
-def _quality_banner(data: ReportData, lang: str) -> tuple[str, str] | None:
+def bears_on_report(check: dict, report_checks: frozenset[str] | None) -> bool:
+    """Whether a quality check is one of `report_checks` (`suite` for all its checks, `suite.check` for one);
+    None: every check may bear on the report."""
+    return report_checks is None or check["suite"] in report_checks or \
+        f"{check['suite']}.{check.get('expectation')}" in report_checks
+
+
+def _quality(data: ReportData, lang: str, report_checks: frozenset[str] | None) -> dict | None:
+    """The data-quality banner and its detail: which failed checks bear on these figures.
+
+    `report_checks`: the quality checks of the data the churn marts are computed from (the report's exposure,
+    models/marts/churn/_churn__exposures.yml, through the pipeline); None: every failed check may bear on it.
+    A failed check elsewhere (billing, ticket texts, a retention backlog) is named as not bearing on them."""
     q = data.quality
     if not q:
         return None
     run_at = q.get("run_at")
-    values = {"run_at": render.timestamp(run_at, lang) if isinstance(run_at, datetime | date) else str(run_at),
-              **{key: render.integer(q.get(key) or 0, lang) for key in ("checks", "errors", "warnings")}}
-    bad = bool(q.get("errors"))
-    return ("bad" if bad else "ok"), label("quality_bad" if bad else "quality_ok", lang, **values)
+    when = render.timestamp(run_at, lang) if isinstance(run_at, datetime | date) else str(run_at)
+    failed = data.failed_checks
+    if not failed and q.get("errors"):  # a summary without its per-check rows: the counts are all there is
+        return {"tone": "bad", "banner": label("quality_bad", lang, run_at=when, checks=render.integer(
+            q.get("checks") or 0, lang), errors=render.integer(q.get("errors"), lang), warnings=render.integer(
+            q.get("warnings") or 0, lang)), "rows": [], "others": None}
+    bearing = [c for c in failed if bears_on_report(c, report_checks)]
+    others = [c for c in failed if c not in bearing]
+    errors = sum(c["severity"] == "error" for c in bearing)
+    warnings = len(bearing) - errors
+
+    def area(suite: str) -> str:
+        key = f"suite_{suite}"
+        return label(key, lang) if key in words(lang) else suite
+
+    def counted(key: str, n: int) -> str:
+        return label(f"{key}_{'one' if n == 1 else 'many'}", lang, n=render.integer(n, lang))
+
+    other_areas = sorted({area(c["suite"]) for c in others})
+    other_text = label(f"quality_others_{'one' if len(others) == 1 else 'many'}", lang,
+                       n=render.integer(len(others), lang), areas=", ".join(other_areas)) if others else None
+    found = [counted(kind, n) for kind, n in (("errors", errors), ("warnings", warnings)) if n]
+    values = {"run_at": when, "errors": label("and", lang).join(found), "warnings": counted("warnings", warnings)}
+    key = "quality_bearing_errors" if errors else "quality_bearing_warnings" if warnings else "quality_bearing_none"
+    banner = label(key, lang, **values) + (f" {other_text}" if other_text else "")
+    rows = [{"area": area(c["suite"]), "check": c.get("description") or c.get("expectation"),
+             "name": c.get("expectation"), "severity": label(f"severity_{c['severity']}", lang),
+             "is_error": c["severity"] == "error", "rows": render.integer(c.get("unexpected_count"), lang)}
+            for c in bearing]
+    return {"tone": "bad" if errors else "warn" if warnings else "ok", "banner": banner, "rows": rows,
+            "others": other_text}
 
 
-def context(data: ReportData, lang: str, controller: str) -> dict:
+def _segment_notes(notes: dict, lang: str) -> list[str]:
+    out = []
+    if notes.get("small_segments"):
+        out.append(label("small_segments_note", lang, n=SMALL_SEGMENT))
+    for dimension, n in notes.get("unknown", {}).items():
+        out.append(label(f"unknown_{dimension}", lang, n=render.integer(n, lang)))
+    return out
+
+
+def _cohort_notes(notes: dict, lang: str) -> list[str]:
+    out = [label("cohorts_reactivation", lang)]
+    if notes.get("cohorts_risen"):
+        out.append(label("cohorts_risen", lang, n=render.integer(notes["cohorts_risen"], lang)))
+    out.append(label("revenue_cohorts_note", lang))
+    return out
+
+
+def context(data: ReportData, lang: str, controller: str, report_checks: frozenset[str] | None = None) -> dict:
     """Template variables: every string already formatted for the language."""
     month_name = render.month_name(data.month, lang)
     forms = render.month_forms(data.month, lang)
-    previous = month_add(data.month, -1)
-    cutoff_date = _as_date(data.cutoff.get("cutoff_date"))
+    previous, year_before = month_add(data.month, -1), month_add(data.month, -12)
     more = data.lost[LOST_ROWS:]
     cur = data.current
     churned = (cur.get("churned_mrr") or 0)
+    svgs, notes = _charts(data, lang)
+    brief = summary(data, lang)
     return {
-        "t": render.load_labels(LABELS, "text").in_lang(lang),
+        "t": words(lang),
         "controller": controller,
         "month": render.month_iso(data.month),
         "month_name": month_name,
-        "vs_previous": label("vs_previous", lang, month=render.month_name(previous, lang)),
-        "partial": label("partial_month", lang, date=render.long_date(cutoff_date, lang)) if data.partial
-        else None,
-        "cutoff": render.long_date(cutoff_date, lang),
+        "summary": brief,
+        "summary_html": as_html(brief),  # the same text, its amounts kept whole on a line
+        "compare": label("compare_note", lang, previous=render.month_name(previous, lang),
+                         year_before=render.month_name(year_before, lang)),
+        "previous_short": render.month_short(previous, lang),
+        "year_before_short": render.month_short(year_before, lang),
+        "provisional": label("provisional_month", lang, date=render.long_date(data.cutoff_date, lang), **forms)
+        if data.partial else None,
+        "cutoff": render.long_date(data.cutoff_date, lang),
         "tiles": _tiles(data, lang),
-        "svgs": _charts(data, lang),
+        "figure_notes": _figure_notes(data, lang),
+        "movements": _movement_table(data, lang),
+        "svgs": svgs,
         "bridge_caption": label("bridge_caption", lang, **forms),
+        "cohort_notes": _cohort_notes(notes, lang),
         "segments_caption": label("segments_caption", lang, **forms),
+        "segment_notes": _segment_notes(notes, lang),
         "lost_caption": label("lost_caption", lang, **forms),
         "involuntary_share": label(
             "involuntary_share", lang, share=render.percent((cur.get("involuntary_churned_mrr") or 0) / churned, lang),
             **forms) if churned else None,
         "lost": _lost_rows(data, lang),
         "lost_missing": "lost_accounts" in data.missing,
-        "has_previous": data.previous is not None,
         "more_lost": label("more_lost", lang, n=render.integer(len(more), lang),
                            mrr=render.money(sum(r.get("lost_mrr") or 0 for r in more), lang, decimals=2))
         if more else None,
         "freshness": _freshness(data, lang),
-        "quality": _quality_banner(data, lang),
-        "definitions": _definitions(lang),
+        "quality": _quality(data, lang, report_checks),
+        "definitions": definitions(lang),
         "generated_at": render.timestamp(datetime.now(UTC), lang),
     }
 
@@ -560,12 +447,34 @@ def _images(svgs: dict[str, str]) -> dict[str, Markup]:
     return out
 
 
+@dataclass
+class Rendered:
+    """One month's report in one language, rendered but not yet written."""
+
+    data: ReportData
+    lang: str
+    html: str  # with inline SVG charts
+    pdf_html: str  # the same page with the charts as images, for WeasyPrint
+    summary: str  # the generated summary the page opens with
+
+    @property
+    def stem(self) -> str:
+        return f"churn-{render.month_iso(self.data.month)}.{self.lang}"
+
+
+def render_month(data: ReportData, lang: str, controller: str,
+                 report_checks: frozenset[str] | None = None) -> Rendered:
+    render.check_lang(lang)
+    variables = context(data, lang, controller, report_checks)
+    svgs = variables.pop("svgs")
+    return Rendered(data, lang, render.render(TEMPLATE, lang=lang, **variables, charts=_inline(svgs)),
+                    render.render(TEMPLATE, lang=lang, **variables, charts=_images(svgs)), variables["summary"])
+
+
 def pages(data: ReportData, lang: str, controller: str) -> tuple[str, str]:
     """The report as (HTML with inline SVG charts, HTML for the PDF with the same charts as images)."""
-    variables = context(data, lang, controller)
-    svgs = variables.pop("svgs")
-    return (render.render(TEMPLATE, lang=lang, **variables, charts=_inline(svgs)),
-            render.render(TEMPLATE, lang=lang, **variables, charts=_images(svgs)))
+    rendered = render_month(data, lang, controller)
+    return rendered.html, rendered.pdf_html
 
 
 def write_pdf(html: str, target) -> None:
@@ -578,31 +487,43 @@ def write_pdf(html: str, target) -> None:
     weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(target)
 
 
-def render_churn_report(analytics: Path, out_dir: Path, *, controller: str, month: str | None = None,
-                        lang: str = "en", pdf: bool = True, limits: Limits | None = None) -> dict[str, Path]:
-    """Write churn-YYYY-MM.<lang>.html (self-contained, works offline) and .pdf into out_dir; return their paths.
+def write(rendered: Rendered, out_dir: Path, *, pdf: bool = True, stem: str | None = None) -> dict[str, Path]:
+    """Write the rendered report as <stem>.html (self-contained) and <stem>.pdf, owner-only and atomic."""
+    out_dir = Path(out_dir)
+    stem = stem or rendered.stem
+    paths = {"html": files.write_text(out_dir / f"{stem}.html", rendered.html)}
+    if pdf:
+        paths["pdf"] = out_dir / f"{stem}.pdf"
+        with files.atomic_writer(paths["pdf"], binary=True) as handle:
+            write_pdf(rendered.pdf_html, handle)
+    return paths
 
-    `controller`: the company the report is of (privacy/register.yml, read by the pipeline).
 
-    month None = the latest complete month in the data: the cut-off month if the cut-off date is its last
-    day, otherwise the month before it. An explicit month may be the (incomplete) cut-off month; the report
-    then says so. Raises ReportError if the churn marts are missing or the month is not in the data.
-    """
-    render.check_lang(lang)
+def read(analytics: Path, month: str | date | None = None, limits: Limits | None = None) -> ReportData:
+    """The report's data for `month` from the analytics database at `analytics` (read-only)."""
     analytics = Path(analytics)
     if not analytics.exists():
         raise ReportError(f"no analytics database at {analytics}: run `warehouse build` first")
     con = connect(analytics, read_only=True, limits=limits)
     try:
-        data = load(con, month)
+        return load(con, month)
     finally:
         con.close()
-    html, pdf_html = pages(data, lang, controller)
-    out_dir = Path(out_dir)
-    stem = f"churn-{render.month_iso(data.month)}.{lang}"
-    paths = {"html": files.write_text(out_dir / f"{stem}.html", html)}
-    if pdf:
-        paths["pdf"] = out_dir / f"{stem}.pdf"
-        with files.atomic_writer(paths["pdf"], binary=True) as handle:
-            write_pdf(pdf_html, handle)
-    return paths
+
+
+def render_churn_report(analytics: Path, out_dir: Path, *, controller: str, month: str | None = None,
+                        lang: str = "en", pdf: bool = True, limits: Limits | None = None,
+                        report_checks: frozenset[str] | None = None) -> dict[str, Path]:
+    """Write churn-YYYY-MM.<lang>.html (self-contained, works offline) and .pdf into out_dir; return their paths.
+
+    `controller`: the company the report is of (privacy/register.yml, read by the pipeline). `report_checks`:
+    the quality checks whose failures bear on the figures (`suite` or `suite.check`; None: all).
+
+    month None = the latest closed month in the data: the cut-off month if the cut-off date is its last day,
+    otherwise the month before it. An explicit month may be the running (cut-off) month; the report then
+    says it is provisional. Raises ReportError if the churn marts are missing or the month is not in the data.
+    The dated archive of issued reports, with its index: reports/archive.py.
+    """
+    render.check_lang(lang)
+    data = read(analytics, month, limits)
+    return write(render_month(data, lang, controller, report_checks), out_dir, pdf=pdf)

@@ -132,6 +132,7 @@ def _monthly_movements(cm: pd.DataFrame) -> pd.DataFrame:
     g = cm.assign(
         start=cm["previous_mrr"] > 0, end=cm["mrr"] > 0, is_new=cm["movement"] == "new",
         react=cm["movement"] == "reactivation", churned=cm["movement"] == "churn",
+        expanded=cm["movement"] == "expansion", contracted=cm["movement"] == "contraction",
         vol=(cm["movement"] == "churn") & (cm["churn_type"] == "voluntary"),
         invol=(cm["movement"] == "churn") & (cm["churn_type"] == "involuntary"),
         vol_mrr=np.where(cm["churn_type"] == "voluntary", cm["churned_mrr"], 0.0),
@@ -145,7 +146,8 @@ def _monthly_movements(cm: pd.DataFrame) -> pd.DataFrame:
         "contraction_mrr": g["contraction_mrr"].sum(), "churned_mrr": g["churned_mrr"].sum(),
         "end_mrr": g["mrr"].sum(), "voluntary_churned_mrr": g["vol_mrr"].sum(),
         "involuntary_churned_mrr": g["invol_mrr"].sum(), "customers_churned_voluntary": g["vol"].sum(),
-        "customers_churned_involuntary": g["invol"].sum(),
+        "customers_churned_involuntary": g["invol"].sum(), "customers_expanded": g["expanded"].sum(),
+        "customers_contracted": g["contracted"].sum(),
     }).reset_index()
     mm["logo_churn_rate"] = _rate(mm["customers_churned"], mm["customers_start"])
     mm["gross_mrr_churn_rate"] = _rate(mm["churned_mrr"] + mm["contraction_mrr"], mm["start_mrr"])
@@ -198,7 +200,9 @@ def _churn_by_segment(cm: pd.DataFrame) -> pd.DataFrame:
                               ("region", "region"), ("tenure_band", "start_tenure_band")]:
         g = cm.groupby(["month", column]).agg(
             customers_start=("start", "sum"), customers_churned=("churned", "sum"),
-            start_mrr=("previous_mrr", "sum"), churned_mrr=("churned_mrr", "sum")).reset_index()
+            start_mrr=("previous_mrr", "sum"), churned_mrr=("churned_mrr", "sum"),
+            contraction_mrr=("contraction_mrr", "sum")).reset_index()
+        # One category per customer here: a category's contraction is its customers' contraction.
         parts.append(g.rename(columns={column: "segment"}).assign(dimension=dimension))
     # Reasons and churn types exist only for churners: the denominator is the whole base at the start.
     for dimension in ("termination_reason", "churn_type"):
@@ -209,8 +213,10 @@ def _churn_by_segment(cm: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out["logo_churn_rate"] = _rate(out["customers_churned"], out["customers_start"])
     out["mrr_churn_rate"] = _rate(out["churned_mrr"], out["start_mrr"])
+    # Churn events (reasons, churn types) have no contraction: null, as in the mart.
+    out["gross_mrr_churn_rate"] = _rate(out["churned_mrr"] + out["contraction_mrr"], out["start_mrr"])
     return out[["month", "dimension", "segment", "customers_start", "customers_churned", "start_mrr",
-                "churned_mrr", "logo_churn_rate", "mrr_churn_rate"]]
+                "churned_mrr", "contraction_mrr", "logo_churn_rate", "mrr_churn_rate", "gross_mrr_churn_rate"]]
 
 
 def _lost_accounts(cm: pd.DataFrame) -> pd.DataFrame:
@@ -275,8 +281,22 @@ def build_fixture(path: Path, *, customers: int = 1200, seed: int = 7, quality: 
             con.unregister("frame")
         if quality:
             con.execute("create schema quality")
-            con.execute("create table quality.summary as select timestamp '2025-06-18 06:15:00' as run_at, "
-                        "42 as checks, 0 as errors, 2 as warnings")
+            con.execute("create table quality.summary as select 'run-1' as run_id, "
+                        "timestamp '2025-06-18 06:15:00' as run_at, 42 as checks, 3 as errors, 2 as warnings")
+            # Failed checks of the last run: some of the data the churn marts read, some elsewhere.
+            con.execute("""create table quality.results as select * from (values
+                ('run-1', 'services_services', 'service_has_known_customer', 'error',
+                 'Every service belongs to a customer in the register (no orphan services).', false, 1),
+                ('run-1', 'crm_customers', 'person_has_email', 'warning', 'A person has an email address.', false, 5),
+                ('run-1', 'billing_invoices', 'total_is_net_plus_vat', 'error', 'Invoice total is net plus VAT.',
+                 false, 2),
+                ('run-1', 'privacy_retention', 'no_overdue_records', 'warning', 'No record is kept past its period.',
+                 false, 1277),
+                ('run-1', 'crm_ticket_messages', 'no_hetu_in_message', 'error', 'No HETU in a ticket message.',
+                 false, 2),
+                ('run-1', 'services_services', 'service_id_unique', 'error', 'Every service number appears once.',
+                 true, 0)
+                ) as t(run_id, suite, expectation, severity, description, success, unexpected_count)""")
     finally:
         con.close()
     return path

@@ -174,6 +174,26 @@ def test_lost_accounts_and_segments(analytics):
     assert may[("customer_type", "business")] == (1, 0, "30.00", "0.00")
 
 
+def test_contraction_by_segment_gives_the_gross_mrr_churn_of_the_key_figure(analytics):
+    """April: customer 3 (a business) ends its VPS and keeps broadband. The segments count that contraction as
+    the month's gross MRR churn does; a product category counts the fall of its own MRR."""
+    april = {(d, s): (cs, str(sm), str(cm), str(co), g) for d, s, cs, sm, cm, co, g in analytics.execute(
+        """select dimension, segment, customers_start, start_mrr, churned_mrr, contraction_mrr, gross_mrr_churn_rate
+           from churn.churn_by_segment where month = date '2024-04-01'""").fetchall()}
+    assert april[("customer_type", "business")] == (1, "40.00", "0.00", "10.00", pytest.approx(10 / 40))
+    assert april[("customer_type", "person")][2:] == ("0.00", "0.00", 0.0)
+    # VPS held at the start by customers 2, 3 and 7: 5 + 10 + 7; broadband by 1, 2, 3, 5 and 7
+    assert april[("product_category", "vps")] == (3, "22.00", "0.00", "10.00", pytest.approx(10 / 22))
+    assert april[("product_category", "broadband")] == (5, "105.00", "0.00", "0.00", 0.0)
+    may = {(d, s): (co, g) for d, s, co, g in analytics.execute(
+        """select dimension, segment, contraction_mrr, gross_mrr_churn_rate from churn.churn_by_segment
+           where month = date '2024-05-01' and dimension in ('termination_reason', 'churn_type')""").fetchall()}
+    assert may and set(may.values()) == {(None, None)}  # churn events: no contraction
+    counts = analytics.execute("""select strftime(month, '%m'), customers_expanded, customers_contracted
+                                  from churn.monthly_movements order by month""").fetchall()
+    assert counts == [("01", 0, 0), ("02", 0, 0), ("03", 1, 0), ("04", 0, 1), ("05", 0, 0), ("06", 0, 0)]
+
+
 def test_bridge_identity_and_no_identifiers_in_analytics(analytics):
     unbalanced = analytics.execute("""select count(*) from churn.monthly_movements
         where start_mrr + new_mrr + expansion_mrr + reactivation_mrr - contraction_mrr - churned_mrr <> end_mrr

@@ -136,20 +136,23 @@ def test_stocks_are_not_summed_over_a_quarter(layer, monthly):
 @pytest.mark.parametrize("dimension", ["customer_type", "region", "tenure_band"])
 def test_churn_by_segment_equals_the_metrics_by_dimension(layer, analytics, dimension):
     """The report's segment panels read churn_by_segment: its figures are the metrics split by the dimension."""
-    found = layer.query(["customers_start", "churned_customers", "start_mrr", "churned_mrr", "logo_churn_rate",
-                         "mrr_churn_rate"], ["month", dimension], [f"month >= '{months(analytics)[-13]}'"])
+    found = layer.query(["customers_start", "churned_customers", "start_mrr", "churned_mrr", "contraction_mrr",
+                         "logo_churn_rate", "mrr_churn_rate", "gross_mrr_churn_rate"], ["month", dimension],
+                        [f"month >= '{months(analytics)[-13]}'"])
     metrics = {(r["metric_time__month"], r[f"customer_month__{dimension}"]): r for r in found.records()}
     cursor = analytics.execute("""
-        select month, segment, customers_start, customers_churned, start_mrr, churned_mrr, logo_churn_rate,
-               mrr_churn_rate
+        select month, segment, customers_start, customers_churned, start_mrr, churned_mrr, contraction_mrr,
+               logo_churn_rate, mrr_churn_rate, gross_mrr_churn_rate
         from churn.churn_by_segment where dimension = ? and month >= ?""", [dimension, months(analytics)[-13]])
     rows = cursor.fetchall()
     assert rows
-    for month, segment, start, churned, start_mrr, churned_mrr, logo_rate, mrr_rate in rows:
+    for month, segment, start, churned, start_mrr, churned_mrr, contraction, logo_rate, mrr_rate, gross in rows:
         row = metrics[(month, segment)]
         assert (row["customers_start"], row["churned_customers"]) == (start, churned), (month, segment)
         assert (row["start_mrr"], row["churned_mrr"]) == (start_mrr, churned_mrr), (month, segment)
         assert same_rate(row["logo_churn_rate"], logo_rate) and same_rate(row["mrr_churn_rate"], mrr_rate)
+        # the report's segment panels: gross, contraction included, as the key figure
+        assert row["contraction_mrr"] == contraction and same_rate(row["gross_mrr_churn_rate"], gross)
     listed = {(month, segment) for month, segment, *_ in rows}
     assert all(r["customers_start"] == 0 for key, r in metrics.items() if key not in listed)  # only new customers
 

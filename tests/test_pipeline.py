@@ -43,6 +43,23 @@ def test_the_demo_runs_the_daily_job_which_loads_every_file_builds_and_alerts_on
     con.close()
 
 
+def test_the_daily_job_archives_the_churn_report(demo_run):
+    """The latest closed month issued, the running month provisional, an index of both, in both languages."""
+    home, _, ran = demo_run
+    archive = home / "reports" / "churn"
+    months = {p.name: json.loads((p / "issues.json").read_text())["current"] for p in archive.iterdir() if p.is_dir()}
+    closed = [m for m, issue in months.items() if not issue["provisional"]]
+    running = [m for m, issue in months.items() if issue["provisional"]]
+    assert len(closed) == 1 and len(running) <= 1 and months[closed[0]]["issue"] == 1
+    for month, issue in months.items():
+        assert sorted(issue["langs"]) == ["en", "fi"]
+        assert all((archive / month / entry[kind]).exists() for entry in issue["langs"].values()
+                   for kind in ("html", "pdf"))
+    index = (archive / "index.en.html").read_text()
+    assert all(f'data-month="{month}"' in index for month in months)
+    assert str(archive / "index.en.html") in ran.output  # the demo says where the archive is
+
+
 def test_injected_malformed_rows_are_rejected_at_their_line(demo_run):
     home, inbox, _ = demo_run
     manifest = json.loads((inbox / "manifest.json").read_text())

@@ -338,19 +338,57 @@ def report() -> None:
 
 
 @report.command("churn")
-@click.option("--month", help="YYYY-MM [default: the latest complete month].")
-@click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True)
+@click.option("--month", help="YYYY-MM [default: the latest closed month].")
+@click.option("--lang", type=click.Choice(["en", "fi"]), default=None, help="[default: en; with --send: the "
+              "languages of the mail configuration]")
 @click.option("--no-pdf", is_flag=True, help="HTML only (the PDF takes a few seconds).")
+@click.option("--send", is_flag=True, help="E-mail the month's report (PDF attached, its summary in the body) to "
+              "the recipients of <home>/config/mail.yml; a closed month only.")
 @click.pass_obj
-def report_churn(settings: Settings, month: str | None, lang: str, no_pdf: bool) -> None:
-    """Monthly churn report: KPIs, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF).
+def report_churn(settings: Settings, month: str | None, lang: str | None, no_pdf: bool, send: bool) -> None:
+    """Monthly churn report: summary, key figures, MRR bridge, trends, cohorts, segments, lost accounts (HTML + PDF).
+
+    Written into the dated archive <home>/reports/churn/YYYY-MM/ with an index page (index.en.html,
+    index.fi.html). A closed month, once archived, is kept as it was issued; it is issued again, the earlier
+    issue kept, only when that month's figures change. The running month's report is provisional.
+
+    --send mails the report through the SMTP server of <home>/config/mail.yml (server, port, security
+    starttls/ssl, sender, recipients, username; the password in an owner-only password_file or
+    WAREHOUSE_SMTP_PASSWORD). The daily job sends each closed month once when that file exists.
 
     Reads the published analytics database only: it runs while a build does.
     """
+    if send and no_pdf:
+        raise click.UsageError("--send attaches the PDF: it cannot go with --no-pdf")
     with _status("Rendering the churn report…") as status:
-        written = pipeline.report(settings, month=month, langs=(lang,), pdf=not no_pdf, progress=_progress_to(status))
-    _wrote(written)
-    finish(Status.OK, {"files": len(written)})
+        outcome = pipeline.report(settings, month=month, langs=(lang or "en",), pdf=not no_pdf, send=send,
+                                  progress=_progress_to(status))
+    _print_report(outcome)
+    counts = {"files": len(outcome.written), "months": {m.month.isoformat()[:7]: m.action for m in outcome.archived}}
+    if outcome.sent is not None:
+        counts["sent_to"] = outcome.sent.recipients
+    finish(Status.OK, counts)
+
+
+def _print_report(outcome: pipeline.ReportOutcome) -> None:
+    for done in outcome.archived:
+        month = done.month.isoformat()[:7]
+        if done.action == "kept":
+            console.print(f"[green]Archived[/] {month}, issue {done.issue}, unchanged: "
+                          f"{escape(str(done.folder))}", highlight=False)
+        else:
+            note = {"issued": f"issue {done.issue}", "reissued": f"issue {done.issue}: its figures changed, the "
+                    "earlier issue is kept", "completed": f"issue {done.issue}", "provisional": "provisional"}
+            console.print(f"[green]Archived[/] {month} ({note[done.action]})", highlight=False)
+    _wrote(outcome.written)
+    if outcome.sent is not None:
+        _print_sent(outcome.sent)
+
+
+def _print_sent(sent) -> None:
+    recipients = f"{sent.recipients} recipient{'s' if sent.recipients != 1 else ''}"
+    console.print(f"[green]E-mailed[/] the churn report of {sent.month} (issue {sent.issue}) to {recipients}, "
+                  f"{len(sent.attachments)} PDFs attached", highlight=False)
 
 
 # --- metrics, dbt: for analysts -------------------------------------------------------------------------
@@ -555,6 +593,8 @@ def _print_run(settings: Settings, outcome: pipeline.RunOutcome) -> None:
     _print_build(settings, outcome.build)
     _print_check(outcome.check)
     _wrote(outcome.reports)
+    if outcome.sent is not None:
+        _print_sent(outcome.sent)
     if outcome.audit is not None:
         from retention.audit import summary_text
 
@@ -570,6 +610,8 @@ def _run_counts(outcome: pipeline.RunOutcome) -> dict[str, Any]:
         counts["check"] = outcome.check.summary_counts()
     if outcome.audit is not None:
         counts["audit"] = _audit_counts(outcome.audit)
+    if outcome.sent is not None:
+        counts["churn_report_sent_to"] = outcome.sent.recipients
     return counts
 
 
@@ -603,7 +645,7 @@ The daily job would alert on (the sample data carries defects and overdue record
   vault            {home.vault}  (raw + staging: personal data, not for analysts)
   analytics        {home.analytics}  (pseudonymised marts for analysts)
   catalogue        {home.catalogue}  (every model and column, opens offline)
-  churn report     {reports / 'churn'}  (HTML and PDF, English and Finnish)
+  churn report     {home.churn_reports / 'index.en.html'}  (the archive: HTML and PDF per month, English and Finnish)
   quality page     {reports / 'quality'}
   retention audit  {reports / 'retention'}
   privacy notice   {reports / 'privacy'}  (the register description, generated from the configuration)

@@ -30,6 +30,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from core import erasure, faults, files
+from core.home import PROJECT_DIR
 from core.keys import KeyFileError
 from core.lock import home_lock
 from core.pseudonym import load_secret, macro_sql, pseudonymous_key
@@ -236,23 +237,125 @@ def _check(settings: Settings, analytics: Path | None, progress: Progress):
 
 
 # --- reports -----------------------------------------------------------------------------------------------
+CHURN_EXPOSURES = PROJECT_DIR / "models" / "marts" / "churn" / "_churn__exposures.yml"
+
+
+def report_checks() -> frozenset[str] | None:
+    """The quality checks whose failures bear on the churn report (`suite` or `suite.check`): those of the data
+    its marts are computed from, as its dbt exposure declares (`quality_checks`); None when it declares none
+    (then every check may)."""
+    import yaml
+
+    exposures = yaml.safe_load(CHURN_EXPOSURES.read_text(encoding="utf-8")).get("exposures", [])
+    for exposure in exposures:
+        if exposure.get("name") == "management_churn_report":
+            checks = ((exposure.get("config") or {}).get("meta") or {}).get("quality_checks")
+            return frozenset(checks) if checks else None
+    return None
+
+
+@dataclass
+class ReportOutcome:
+    archived: list = field(default_factory=list)  # reports.archive.Archived, one per month
+    index: list[Path] = field(default_factory=list)
+    sent: object | None = None  # reports.mail.Sent
+
+    @property
+    def written(self) -> list[Path]:
+        """The files this run wrote: the months' reports that were new or changed, and the index pages."""
+        return [path for month in self.archived for path in month.written] + self.index
+
+
+def _archive_lock(settings: Settings, progress: Progress):
+    wait = settings.lock_wait if settings.lock_wait is not None else READER_WAIT
+    return home_lock(settings.home.churn_archive_lock, "report churn", wait=wait, on_wait=progress)
+
+
+def mail_configured(settings: Settings) -> bool:
+    return settings.home.mail_config.exists()
+
+
+def _mail_config(settings: Settings):
+    from reports.mail import MailError, load_config
+
+    try:
+        return load_config(settings.home.mail_config, password=settings.smtp_password)
+    except (MailError, ValueError) as exc:
+        raise PipelineError(str(exc)) from None
+
+
 def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ...] = ("en",), pdf: bool = True,
-           progress: Progress = _quiet) -> list[Path]:
-    """The management churn report from the published analytics (read-only: no lock needed)."""
-    from reports.churn import ReportError, render_churn_report
+           running: bool = False, send: bool = False, progress: Progress = _quiet) -> ReportOutcome:
+    """The management churn report from the published analytics, into the dated archive (reports/archive.py):
+    `month` (default: the latest closed month), with `running` also the running month, provisional. A closed
+    month already archived is kept unless its figures changed. `send`: e-mail the month's report to the
+    recipients of <home>/config/mail.yml (a closed month only; its languages). Holds the archive's lock, not
+    the home's: it runs beside a build, reading only what is published."""
+    from reports.archive import archive, months_due, write_index
+    from reports.churn import ReportError
 
     controller = controller_name(settings)
-    written = []
-    for lang in langs:
-        progress(f"Rendering the churn report ({lang})…")
+    config = _mail_config(settings) if send else None
+    if config is not None:
+        langs, pdf = tuple(dict.fromkeys((*config.languages, *langs))), True
+    home = settings.home
+    with _archive_lock(settings, progress):
         try:
-            paths = render_churn_report(settings.home.analytics, settings.home.reports / "churn",
-                                        controller=controller, month=month, lang=lang, pdf=pdf,
-                                        limits=settings.limits)
+            months = months_due(home.analytics, settings.limits) if running and month is None and \
+                home.analytics.exists() else [month]
+            progress(f"Rendering the churn report ({', '.join(langs)})…")
+            outcome = ReportOutcome(archive(home.analytics, home.churn_reports, controller=controller,
+                                            months=months, langs=langs, pdf=pdf, limits=settings.limits,
+                                            report_checks=report_checks()))
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
-        written += paths.values()
-    return written
+        for done in outcome.archived:
+            log.info("churn report %s: %s (issue %s)", done.month.isoformat()[:7], done.action, done.issue)
+        if config is not None:
+            outcome.sent = _send(settings, outcome.archived[0], config, controller, progress)
+        outcome.index = write_index(home.churn_reports, controller=controller)
+    return outcome
+
+
+def deliver(settings: Settings, *, progress: Progress = _quiet):
+    """The daily job's e-mail: the latest closed month's report, once per issue, when the home has a mail
+    configuration; None when there is none or the issue was sent already."""
+    if not mail_configured(settings) or not settings.home.analytics.exists():
+        return None
+    from reports.archive import archive, write_index
+    from reports.churn import ReportError
+
+    config = _mail_config(settings)
+    controller = controller_name(settings)
+    with _archive_lock(settings, progress):
+        try:
+            done = archive(settings.home.analytics, settings.home.churn_reports, controller=controller,
+                           months=[None], langs=config.languages, limits=settings.limits,
+                           report_checks=report_checks())[0]
+        except ReportError as exc:
+            raise PipelineError(str(exc)) from None
+        if done.current.get("sent"):
+            return None
+        sent = _send(settings, done, config, controller, progress)
+        write_index(settings.home.churn_reports, controller=controller)
+    return sent
+
+
+def _send(settings: Settings, archived, config, controller: str, progress: Progress):
+    from reports.mail import MailError
+    from reports.mail import deliver as mail
+
+    progress(f"E-mailing the churn report of {archived.month.isoformat()[:7]}…")
+    try:
+        sent = mail(archived, config, controller=controller)
+    except MailError as exc:
+        raise PipelineError(str(exc)) from None
+    # counts only: the recipients' addresses are the configuration's, not the log's
+    log.info("churn report %s (issue %s) e-mailed to %d recipients", sent.month, sent.issue, sent.recipients)
+    if sent.refused:
+        raise PipelineError(f"the churn report of {sent.month} was e-mailed, but the server refused "
+                            f"{sent.refused} of {len(config.recipients)} recipients")
+    return sent
 
 
 def audit(settings: Settings, *, out_dir: Path | None = None, progress: Progress = _quiet):
@@ -709,6 +812,7 @@ class RunOutcome:
     build: BuildOutcome | None = None
     check: object | None = None
     reports: list[Path] = field(default_factory=list)
+    sent: object | None = None  # the churn report e-mailed (reports.mail.Sent), if the home has mail configured
     audit: object | None = None
     notice: list[Path] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)  # "step: why", for steps that could not run
@@ -740,9 +844,10 @@ class RunOutcome:
 
 def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, progress: Progress = _quiet,
               on_file: Callable[[FileResult], None] | None = None) -> RunOutcome:
-    """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi),
-    retention audit, privacy notice. Without a new file or a change of what the build reads, the build, the
-    checks and the reports of the last run stand: no work without news."""
+    """The scheduled daily job: finish a killed erasure, ingest, build, check, publish, churn report (en + fi:
+    the latest closed month into the archive, the running month provisional), its e-mail (once per closed
+    month, if <home>/config/mail.yml exists), retention audit, privacy notice. Without a new file or a change
+    of what the build reads, the build, the checks and the reports of the last run stand: no work without news."""
     with holding(settings, "run", on_wait=progress):
         outcome = RunOutcome()
         if settings.home.vault.exists():
@@ -761,8 +866,13 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
             outcome.standing_check_errors = (published_summary(settings) or {}).get("errors", 0)
         # A step that cannot run is an alert; the steps after it still run.
         if outcome.build.published:
-            outcome.reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"),
-                                                                              progress=progress)) or []
+            reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"), running=True,
+                                                                      progress=progress))
+            outcome.reports = reports.written if reports else []
+        # Each closed month's report once by e-mail, when the home has a mail configuration; a failed sending
+        # is tried again by the next run, news or not.
+        if mail_configured(settings):
+            outcome.sent = _step(outcome, "churn report e-mail", lambda: deliver(settings, progress=progress))
         # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
         if settings.home.analytics.exists():
             outcome.audit = _step(outcome, "retention audit", lambda: _audit(settings, None))

@@ -1,5 +1,5 @@
 -- The MRR bridge, one row per month of the spine: customers and MRR at the start of the month, the
--- movements, the end, and the churn rates (null when the denominator is 0).
+-- movements (in MRR and in customers), the end, and the churn rates (null when the denominator is 0).
 with
 
 customer_months as (
@@ -37,7 +37,9 @@ totals as (
             where customer_months.churn_type = 'involuntary'
         ) as involuntary_churned_mrr,
         count(*) filter (where customer_months.churn_type = 'voluntary') as customers_churned_voluntary,
-        count(*) filter (where customer_months.churn_type = 'involuntary') as customers_churned_involuntary
+        count(*) filter (where customer_months.churn_type = 'involuntary') as customers_churned_involuntary,
+        count(*) filter (where customer_months.movement = 'expansion') as customers_expanded,
+        count(*) filter (where customer_months.movement = 'contraction') as customers_contracted
 
     from customer_months
     group by customer_months.month
@@ -63,7 +65,9 @@ filled as (
         coalesce(totals.voluntary_churned_mrr, 0) as voluntary_churned_mrr,
         coalesce(totals.involuntary_churned_mrr, 0) as involuntary_churned_mrr,
         coalesce(totals.customers_churned_voluntary, 0) as customers_churned_voluntary,
-        coalesce(totals.customers_churned_involuntary, 0) as customers_churned_involuntary
+        coalesce(totals.customers_churned_involuntary, 0) as customers_churned_involuntary,
+        coalesce(totals.customers_expanded, 0) as customers_expanded,
+        coalesce(totals.customers_contracted, 0) as customers_contracted
 
     from month_spine
     left join totals on month_spine.month = totals.month
@@ -90,6 +94,8 @@ final as (
         cast(filled.involuntary_churned_mrr as decimal(18, 2)) as involuntary_churned_mrr,
         cast(filled.customers_churned_voluntary as integer) as customers_churned_voluntary,
         cast(filled.customers_churned_involuntary as integer) as customers_churned_involuntary,
+        cast(filled.customers_expanded as integer) as customers_expanded,
+        cast(filled.customers_contracted as integer) as customers_contracted,
         cast(filled.customers_churned as double) / nullif(filled.customers_start, 0) as logo_churn_rate,
         cast(filled.churned_mrr + filled.contraction_mrr as double)
         / nullif(filled.start_mrr, 0) as gross_mrr_churn_rate,
