@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -31,3 +33,16 @@ def connect(path: Path | str = ":memory:", *, limits: Limits | None = None, read
         temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         config["temp_directory"] = str(temp_directory)
     return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All of the block's writes or none: committed when it ends, rolled back on any exception (and a kill -9
+    before the commit leaves nothing of it either: DuckDB replays only committed transactions)."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from core import files
+from core.db import transaction
 from core.schema import LINEAGE_COLUMNS, VERSION_COLUMNS, row_hash_sql
 from core.sql import ident, literal, relation_exists
 
@@ -209,8 +210,7 @@ def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tab
     says what is left), so a crash at any later step is completed by the next run.
     """
     systems = system_of(tables)
-    con.begin()
-    try:
+    with transaction(con):
         # `or ignore`: a record erased since the plan was made is not recorded twice
         con.executemany("""
             insert or ignore into retention.erasure_ledger
@@ -235,10 +235,6 @@ def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tab
             con.execute(f"drop table {ident(schema)}.{ident(table)}")
         if also is not None:
             also(con)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     return run_id, touched
 
 
@@ -263,11 +259,10 @@ def write_request_lists(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[P
                 writer.writerow(["record_type", "record_id", "action", "rule"])
                 writer.writerows(listed)
             written.append(path)
-        con.begin()
-        con.execute("update retention.erasure_runs set requests_written_at = current_timestamp where run_id = ?",
-                    [run_id])
-        con.execute("delete from retention.pending_requests where run_id = ?", [run_id])
-        con.commit()
+        with transaction(con):
+            con.execute("update retention.erasure_runs set requests_written_at = current_timestamp "
+                        "where run_id = ?", [run_id])
+            con.execute("delete from retention.pending_requests where run_id = ?", [run_id])
     return written
 
 

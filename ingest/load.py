@@ -47,6 +47,7 @@ from pathlib import Path
 import duckdb
 
 from core import faults
+from core.db import transaction
 from core.erasure import REJECTS, TableErasure, clean_id, erase, erase_rejects, erase_rows, ledger_size
 from core.files import empty_folder, private_folder
 from core.pseudonym import macro_sql
@@ -665,8 +666,7 @@ def _refuse(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_f
     re-running on an inbox whose bad file is still there changes nothing in the vault, and still says so.
     """
     file_hash, reason = scan.sha256 if scan else None, f"{source_file}: {problem}"
-    con.begin()
-    try:
+    with transaction(con):
         newest = con.execute("""
             select load_id, status, file_hash, reason from ingest.files where source_file = ?
             order by load_id desc limit 1""", [source_file]).fetchone()
@@ -676,10 +676,6 @@ def _refuse(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, source_f
             load_id = _next_load_id(con)
             result = FileResult(source_file, entity.name, file_hash, "refused", load_id=load_id, reason=reason)
             _log_file(con, entity, path, scan, result)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     log.warning("refused %s", reason)
     return FileResult(source_file, entity.name, file_hash, "refused", load_id=load_id, reason=reason)
 
@@ -743,8 +739,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, inbo
 def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, utf8_path: Path, source_file: str,
                   scan: FileScan, erasure: list[TableErasure], has_key: bool) -> FileResult:
     """One transaction: the rows, the rejects and the load log, or nothing (the caller then refuses the file)."""
-    con.begin()
-    try:
+    with transaction(con):
         load_id = _next_load_id(con)
         # A JSONL delta with no changes has no bytes at all; any other empty file is broken.
         if scan.size == 0 and not (entity.format == "jsonl" and entity.mode == "delta"):
@@ -755,10 +750,6 @@ def _load_version(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, ut
         result = FileLoader(con, entity, utf8_path, source_file, load_id, export_date, erasure, has_key).load(scan)
         _log_file(con, entity, path, scan, result)
         faults.point("ingest.before_commit")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     faults.point("ingest.after_commit")
     log.info("loaded %s: load %s, %s rows (%s changed, %s unchanged), %s rejected, %s rows and %s rejects erased "
              "by the ledger", source_file, load_id, result.rows_loaded, result.rows_changed, result.rows_unchanged,

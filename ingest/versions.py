@@ -44,6 +44,7 @@ from datetime import date
 import duckdb
 
 from core import faults
+from core.db import transaction
 from core.erasure import clean_id
 from core.schema import LINEAGE_COLUMNS, VERSION_COLUMNS, has_versions, row_hash_sql
 from core.sql import ident, literal, relation_exists
@@ -361,8 +362,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
     select = ", ".join(ident(c) if c in existing else f"null::{t} as {ident(c)}"
                        for c, t in {**data, **LINEAGE_COLUMNS}.items())
     log.info("migrating %s from every snapshot's rows to versions", table)
-    con.begin()
-    try:
+    with transaction(con):
         rows_before = _count(con, table)
         con.execute(f"drop table if exists {building}")
         con.execute(f"create table {building} ({spec})")
@@ -392,10 +392,6 @@ def _migrate(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
         con.execute("insert or replace into ingest.migrations values (?, current_timestamp, ?, ?)",
                     [table, rows_before, versions])
         faults.point("migrate.before_commit")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     faults.point("migrate.after_commit")
     con.execute("checkpoint")  # the swap goes to the database file now, not only to the write-ahead log
     log.info("migrated %s: %s rows of every snapshot -> %s versions", table, rows_before, versions)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.db import transaction
 from core.home import PROJECT_DIR
 from core.pseudonym import pseudonymous_key
 from core.reference import country_codes
@@ -177,16 +178,11 @@ def rectify(settings: Settings, secret: bytes | None, customer_id: str, column: 
         (old_value, source_value), = states
         if old_value == new_value:
             raise RectifyError(f"{column} already has that value: nothing to rectify")
-        con.begin()
-        try:
+        with transaction(con):
             number = con.execute("select coalesce(max(id), 0) + 1 from privacy.rectifications").fetchone()[0]
             con.execute("insert into privacy.rectifications values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [number, now or datetime.now().astimezone(), request_ref.strip(), recorded_by.strip(),
                          customer_id, dataset, column, record_id, source_value, old_value, new_value])
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         applied = con.execute(f"""
             select count(*) from {dataset}
             where {subject} = ? and (? is null or cast({key} as varchar) = ?) and list_contains(rectified_columns, ?)

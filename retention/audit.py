@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core import files, render
-from core.db import connect
+from core.db import connect, transaction
 from core.schema import ensure_vault_schema
 from core.settings import Settings
 from core.sql import literal
@@ -221,17 +221,12 @@ def _record_history(settings: Settings, run_at: datetime, as_of: date | None, ve
     con = open_vault(settings)
     try:
         ensure_vault_schema(con)
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             run_id = con.execute("select coalesce(max(run_id), 0) + 1 from retention.audits").fetchone()[0]
             con.executemany(
                 "insert into retention.audits values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, run_at, as_of, version, c.category, c.held, c.overdue, c.due_soon, c.on_hold,
                   c.oldest_overdue_on) for c in categories])
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
         previous_rows = con.execute("""
             select category, run_id, run_at, as_of_date, held, overdue, due_soon, on_hold, oldest_overdue_on
             from retention.audits

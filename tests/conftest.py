@@ -69,6 +69,16 @@ def demo(tmp_path_factory) -> Demo:
 
 
 @pytest.fixture
+def vault(tmp_path):
+    """A plain DuckDB file standing in for the vault, for tests of the ingest's SQL alone."""
+    from core.db import connect
+
+    con = connect(tmp_path / "vault.duckdb")
+    yield con
+    con.close()
+
+
+@pytest.fixture
 def demo_copy(demo, tmp_path) -> Home:
     return copy_home(demo.home, tmp_path / "home")
 

@@ -27,3 +27,9 @@ def write(path: Path, content: str | list[str], encoding: str = "utf-8") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def invoice_line(n: int, description: str = "Kuitu 100 M", price: str = "29,90") -> str:
+    """Invoice line n of invoice n // 2, in the contract's layout."""
+    return (f"I{n // 2:08d};{n % 2 + 1};S{n:08d};{description};1.1.2024;31.1.2024;1;{price};29,90;24;"
+            "1.2.2024 8:00:00")

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import cli
-from exports import header, write
+from exports import header, invoice_line, write
 from vault import settings_of
 
-from core.db import connect
 from core.vault import open_vault
 from ingest.config import DEFAULT_CONFIG_DIR, ConfigError, load_entities
 from ingest.load import ingest_inbox, scan_file
@@ -26,17 +25,6 @@ from ingest.load import ingest_inbox, scan_file
 ENTITIES = {e.name: e for e in load_entities()}
 PRODUCTS_HEADER, INVOICE_LINES_HEADER = header("products"), header("invoice_lines")
 
-
-def invoice_line(n: int, description: str = "Kuitu 100 M") -> str:
-    return (f"I{n // 2:08d};{n % 2 + 1};S{n:08d};{description};1.1.2024;31.1.2024;1;29,90;29,90;24;"
-            "1.2.2024 8:00:00")
-
-
-@pytest.fixture
-def vault(tmp_path):
-    con = connect(tmp_path / "vault.duckdb")
-    yield con
-    con.close()
 
 
 def load(con, inbox: Path, entities=None) -> list:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import cli
-from exports import header, write
+from exports import header, invoice_line, write
 from vault import settings_of
 
 from core.db import connect
@@ -30,17 +30,6 @@ ENTITIES = load_entities()
 TABLES = erasure_map(settings_of(Path("unused")))
 PRODUCTS_HEADER, INVOICE_LINES_HEADER = header("products"), header("invoice_lines")
 
-
-def invoice_line(n: int, price: str = "29,90") -> str:
-    return (f"I{n // 2:08d};{n % 2 + 1};S{n:08d};Kuitu 100 M;1.1.2024;31.1.2024;1;{price};29,90;24;"
-            "1.2.2024 8:00:00")
-
-
-@pytest.fixture
-def vault(tmp_path):
-    con = connect(tmp_path / "vault.duckdb")
-    yield con
-    con.close()
 
 
 def ingest_inbox(con, inbox: Path, entities, secret: bytes | None = None, **options) -> list:
@@ -166,10 +155,10 @@ def test_a_csv_decimal_the_type_would_round_is_rejected_on_its_real_line(vault, 
         invoice_line(0),                                  # 2
         invoice_line(1).replace(";1.1.2024;", ";31.2.2024;"),  # 3: the reader rejects it (impossible date)
         "",                                               # 4: blank
-        invoice_line(3, "0,005"),                         # 5: half a cent
-        invoice_line(4, "1,50000"),                       # 6: trailing zeros round nothing: loads
-        invoice_line(5, "-0,125"),                        # 7
-        invoice_line(6, "12,3456789"),                    # 8: past the 6 decimals the reader sees, still non-zero
+        invoice_line(3, price="0,005"),                         # 5: half a cent
+        invoice_line(4, price="1,50000"),                       # 6: trailing zeros round nothing: loads
+        invoice_line(5, price="-0,125"),                        # 7
+        invoice_line(6, price="12,3456789"),                    # 8: past the 6 decimals the reader sees, still non-zero
         invoice_line(7),                                  # 9
     ]
     write(inbox / "billing/invoice_lines_20240201.csv", "\n".join(lines) + "\n", "iso-8859-15")
@@ -380,7 +369,7 @@ def erasure_inbox(inbox: Path) -> None:
         customer("C0000002", "Matti", "290284-9876", created="31.2.2020 8:00:00"),  # kept, rejected
         customer("C0000003", "Liisa", "150375-456B")])
     write(inbox / "billing/invoice_lines_20240201.csv",
-          [INVOICE_LINES_HEADER, invoice_line(2, "x"), invoice_line(3)], "iso-8859-15")  # I00000001/1 rejected
+          [INVOICE_LINES_HEADER, invoice_line(2, price="x"), invoice_line(3)], "iso-8859-15")  # I00000001/1 rejected
     write(inbox / "crm/tickets_20240105.jsonl", ['{"ticket_id": "T00000061", "customer_id": "C0000006", "subj'])
     write(inbox / "services/key_handovers_20240105.csv", [
         KEY_HANDOVERS_HEADER,
