@@ -16,6 +16,14 @@ line is matched field by field (`erase_rejects`): any field of it, or two neighb
 (an invoice line's `invoice_id/line_no`), whose key is in the ledger, of any record type, makes it a line of
 an erased record. It keeps its load, file, line, column and reason (the accounting of its file still holds)
 and loses its raw text and the value a reason quotes; its record key too when the record was deleted.
+
+A snapshot entity's raw table holds versions (core/schema.py VERSION_COLUMNS). A closed version (superseded by a
+later one, not the key's latest) is a record of its own, `<type>_version` with the id `<key>@<valid_from>`, on
+the retention rule of superseded values: its spec (`versions_of`) deletes only such versions, never the key's
+current one, and the ledger keeps, with its key, the pseudonymous key of the record it was a version of
+(`version_of`) and the day it was superseded (`event_on`). A snapshot file dated before that day (a corrected or
+late file of an old day) would rebuild the record's states from its date on, the erased version among them: the
+ingest drops that record's row from such a file instead (`erase_rows`), so an erased version never comes back.
 """
 
 from __future__ import annotations
@@ -54,6 +62,22 @@ class RawTable:
     table: str
     key: tuple[str, ...]
     columns: Mapping[str, str]  # column -> DuckDB type
+    versioned: bool = False  # a snapshot entity's table: versions of its records (core/schema.py)
+
+
+VERSION_SUFFIX = "_version"  # the record type of a versioned record type's closed versions: customer_version
+CLOSED_VERSION = "_valid_to is not null and not _is_latest"  # superseded: neither current nor the key's last
+
+
+def version_record_id(key_sql: str) -> str:
+    """SQL of a version's record id: the key's record id, `@`, the day the version became valid (`C0000001@2024-03-01`),
+    as the retention models write it."""
+    return f"{key_sql} || '@' || strftime(_valid_from, '%Y-%m-%d')"
+
+
+def versioned_id(record_id: str) -> str:
+    """The id of the record a version record (`<key>@<valid_from>`) is a version of."""
+    return record_id.rsplit("@", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,9 @@ class TableErasure:
     # record types whose erasure anonymises this table's rows that refer to them -> SQL of the reference
     references: Mapping[str, str] = field(default_factory=dict)
     identifying: tuple[str, ...] = ()  # the columns anonymising nulls
+    # a spec of a versioned table's closed versions (record type `<type>_version`, `record_id` its
+    # version_record_id): SQL of the row's key as the record id of the record it is a version of
+    versions_of: str | None = None
 
 
 def _in_ledger(expr: str, record_types: Iterable[str]) -> str:
@@ -92,7 +119,8 @@ def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, onl
     for spec in tables:
         if (only is not None and spec.table != only) or not relation_exists(con, spec.table, tables_only=True):
             continue
-        touched[spec.table] = _erase_in(con, spec, spec.table, scope)
+        # a table may have several specs (a versioned table's records and their superseded versions)
+        touched[spec.table] = touched.get(spec.table, 0) + _erase_in(con, spec, spec.table, scope)
     if rejects:
         touched[REJECTS] = erase_rejects(con, load_id)
     return touched
@@ -101,13 +129,28 @@ def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, onl
 def erase_rows(con: duckdb.DuckDBPyConnection, spec: TableErasure, table: str) -> int:
     """The erasure of `spec`'s table applied to `table`, which holds rows of the same columns: the ingest's rows
     of one snapshot file, erased before they are compared with the versions in raw (an erased record's row
-    then equals its erased version and makes no new one). Rows touched; inside the caller's transaction."""
-    return _erase_in(con, spec, table, "")
+    then equals its erased version and makes no new one). Rows touched; inside the caller's transaction.
+
+    For a spec of closed versions the file's rows are not versions: a row is deleted when its record has an
+    erased version that was superseded after the file's export date (`_export_date`). Replayed, such a row
+    would make that record's state on the file's day again, the erased values among it; without it the
+    record is absent that day, as its erased version is (every version of it ending by then was erased
+    with it or before: the rule's clock is the day it ended)."""
+    if spec.versions_of is None:
+        return _erase_in(con, spec, table, "")
+    return con.execute(f"""
+        delete from {table} as file_rows
+        where pseudonymous_key({spec.versions_of}) in (
+            select ledger.version_of from retention.erasure_ledger as ledger
+            where ledger.record_type = {literal(spec.record_type)} and ledger.event_on > file_rows._export_date
+        )""").fetchone()[0]
 
 
 def _erase_in(con: duckdb.DuckDBPyConnection, spec: TableErasure, table: str, scope: str) -> int:
     count = 0
     own = _in_ledger(spec.record_id, [spec.record_type]) if spec.record_type else None
+    if own and spec.versions_of is not None:  # closed versions only: never a key's current or last one
+        own = f"{CLOSED_VERSION} and {own}"
     if own and spec.action == "delete":
         count += con.execute(f"delete from {table} where {scope}{own}").fetchone()[0]
     anonymised_by = [_in_ledger(expr, [record_type]) for record_type, expr in spec.references.items()]
@@ -210,13 +253,15 @@ def record_erasures(con: duckdb.DuckDBPyConnection, erasures: list[Erasure], tab
     says what is left), so a crash at any later step is completed by the next run.
     """
     systems = system_of(tables)
+    version_types = {t.record_type for t in tables if t.versions_of is not None}
     with transaction(con):
         # `or ignore`: a record erased since the plan was made is not recorded twice
         con.executemany("""
             insert or ignore into retention.erasure_ledger
-                (record_key, record_type, category, rule_id, action, erased_on, customer_key, event_on)
-            values (?, ?, ?, ?, ?, ?, pseudonymous_key(?), ?)""",
-            [(e.record_key, e.record_type, e.category, e.rule_id, e.action, today, e.customer_id, e.event_on)
+                (record_key, record_type, category, rule_id, action, erased_on, customer_key, event_on, version_of)
+            values (?, ?, ?, ?, ?, ?, pseudonymous_key(?), ?, pseudonymous_key(?))""",
+            [(e.record_key, e.record_type, e.category, e.rule_id, e.action, today, e.customer_id, e.event_on,
+              versioned_id(e.record_id) if e.record_type in version_types else None)
              for e in erasures])
         touched = erase(con, tables)  # the whole ledger: also rows an older ingest let through
         run_id = con.execute("select coalesce(max(run_id), 0) + 1 from retention.erasure_runs").fetchone()[0]

@@ -144,6 +144,10 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("retention.erasure_ledger", "event_on", "date"),
     ("ingest.files", "rows_changed", "bigint"),
     ("ingest.files", "rows_unchanged", "bigint"),
+    # of an erased superseded version (`<type>_version`, core/erasure.py): the pseudonymous key of the record it
+    # was a version of; with event_on, the day it was superseded, it keeps a snapshot of an older day from
+    # bringing it back
+    ("retention.erasure_ledger", "version_of", "varchar"),
 )
 
 # Lineage of every raw row: the file version (load), file, physical line and export date it came from. In a

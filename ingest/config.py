@@ -96,7 +96,8 @@ class Entity:
 
     @property
     def raw(self) -> RawTable:
-        return RawTable(self.system, self.entity, self.raw_table, self.key, self.columns)
+        return RawTable(self.system, self.entity, self.raw_table, self.key, self.columns,
+                        versioned=self.mode == "snapshot")
 
     def export_date(self, path: Path) -> date:
         match = re.search(self.export_date_pattern, path.name)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from fideslang.default_taxonomy import DEFAULT_TAXONOMY
 
-from core.erasure import RawTable, TableErasure, clean_id
+from core.erasure import VERSION_SUFFIX, RawTable, TableErasure, clean_id, version_record_id
 
 CONFIG_DIR = Path(__file__).resolve().parent
 NOT_PERSONAL = "system.operations"  # the one category of a column that says nothing about a person
@@ -191,6 +191,10 @@ def erasure_tables(data_map: DataMap, raw_tables: Iterable[RawTable]) -> list[Ta
     rows belong to is erased. A vault table of the data map outside staging (the rectifications) follows its
     customer and the record its `record_id` names. Fails, naming the column, when an identifying column
     cannot be placed in raw: no identifying data may escape an erasure.
+
+    A versioned raw table (a snapshot entity's) with identifying columns gets a second spec: its closed versions
+    are records of their own, `<type>_version` (`customer_version`, id `<customer_id>@<valid_from>`), on the
+    retention rule of superseded values, deleted as a whole (the key's current version stays).
     """
     by_staging = {f"staging.stg_{r.system}__{r.entity}": r for r in raw_tables}
     specs = []
@@ -221,6 +225,9 @@ def erasure_tables(data_map: DataMap, raw_tables: Iterable[RawTable]) -> list[Ta
             references["customer"] = clean_id(dataset.subject_column)
         specs.append(TableErasure(raw.table, raw.system, own_type, record_id, dataset.on_erasure, references,
                                   tuple(columns)))
+        if raw.versioned and columns:
+            specs.append(TableErasure(raw.table, raw.system, own_type + VERSION_SUFFIX, version_record_id(record_id),
+                                      "delete", versions_of=record_id))
     return specs
 
 

@@ -373,6 +373,68 @@ def test_a_deleted_record_makes_no_version_when_exported_again(vault, tmp_path):
     assert vault.execute("select handover_id, _valid_to from raw_services.key_handovers").fetchall() == [("H2", None)]
 
 
+
+def test_an_erased_superseded_version_goes_alone_and_no_snapshot_of_its_days_brings_it_back(vault, tmp_path):
+    """A closed version is a record of its own (`customer_version`, `<id>@<valid_from>`, privacy/config.py):
+    erasing it deletes that version only, never a key's latest one. The ingest replays a snapshot of an old
+    day over the days after it: one dated before the erased version was superseded drops that customer's row
+    (it would make the version again), one dated after it is a snapshot like any other."""
+    secret = create_key(tmp_path / "pseudonym.key")
+    inbox = tmp_path / "inbox"
+    days = [DAY + timedelta(n) for n in range(4)]
+    emails = ["a@example.fi", "b@example.fi", "c@example.fi"]
+
+    def snapshot(day: date, email: str, other: str = "matti@example.fi") -> Path:
+        return write(inbox / f"crm/customers_{day:%Y%m%d}.csv", [
+            CUSTOMERS_HEADER, customer("C0000001", email=email),
+            customer("C0000002", first="Matti", hetu="290284-9876", email=other)])
+
+    for day, email in zip(days, emails, strict=False):
+        snapshot(day, email)
+    ingest(vault, inbox, secret)
+    history = ("select email, _valid_from, _valid_to, _is_latest from raw_crm.customers "
+               "where customer_id = 'C0000001' order by _valid_from")
+    assert [r[0] for r in vault.execute(history).fetchall()] == emails
+
+    ensure_vault_schema(vault)
+    erased = [("C0000001", days[0], days[1]),  # the first email, superseded on the second day
+              ("C0000002", days[0], None)]     # C0000002's only version is its latest: never a superseded one
+    vault.executemany("""
+        insert into retention.erasure_ledger (record_key, record_type, category, rule_id, action, erased_on,
+            version_of, event_on)
+        values (?, 'customer_version', 'superseded_values', 'test', 'delete', current_date, ?, ?)""",
+        [(pseudonymous_key(secret, f"{c}@{valid_from}"), pseudonymous_key(secret, c), superseded)
+         for c, valid_from, superseded in erased])
+    vault.begin()
+    touched = erase(vault, TABLES)
+    vault.commit()
+    assert touched["raw_crm.customers"] == 1
+    kept = [("b@example.fi", days[1], days[2], False), ("c@example.fi", days[2], None, True)]
+    assert vault.execute(history).fetchall() == kept
+    assert vault.execute("select count(*) from raw_crm.customers where customer_id = 'C0000002'").fetchone()[0] == 1
+
+    # the next day: a snapshot like any other, from its date on
+    snapshot(days[3], emails[2])
+    assert ingest(vault, inbox, secret)[f"crm/customers_{days[3]:%Y%m%d}.csv"].rows_changed == 0
+    # the first day corrected (C0000002 too), and the day before it arriving late
+    snapshot(days[0], "a2@example.fi", other="matti.v@example.fi")
+    before = days[0] - timedelta(1)
+    snapshot(before, "a@example.fi")
+    results = ingest(vault, inbox, secret)
+    assert results[f"crm/customers_{days[0]:%Y%m%d}.csv"].rows_erased == 1
+    assert results[f"crm/customers_{before:%Y%m%d}.csv"].rows_erased == 1
+    assert vault.execute(history).fetchall() == kept  # nothing before the second day comes back
+    assert vault.execute("select email, _valid_from, _valid_to from raw_crm.customers where customer_id = "
+                         "'C0000002' order by _valid_from").fetchall() == [
+        ("matti@example.fi", before, days[0]), ("matti.v@example.fi", days[0], days[1]),
+        ("matti@example.fi", days[1], None)]  # a customer without an erased version replays as before
+
+    # a corrected file of a day after the erased version was superseded is replayed as usual
+    snapshot(days[1], "b2@example.fi")
+    assert ingest(vault, inbox, secret)[f"crm/customers_{days[1]:%Y%m%d}.csv"].rows_erased == 0
+    assert vault.execute(history).fetchall() == [("b2@example.fi", days[1], days[2], False), kept[1]]
+
+
 # --- the migration of a vault of before ----------------------------------------------------------------------
 OLD_DAYS = [DAY + timedelta(n) for n in range(4)]
 
