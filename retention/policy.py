@@ -44,7 +44,10 @@ DEFAULT_POLICY = DEFAULT_RETENTION_POLICY
 #   the voucher date (the Accounting Act's clock: it may lie ahead, and the customer relationship does not
 #   move it);
 # - case_closed, ticket_closed, key_returned: the case closed, the ticket closed (day in Helsinki), the key
-#   returned (or its handover gone from the services snapshot).
+#   returned (or its handover gone from the services snapshot);
+# - superseded: the day a version of a customer, service or key handover was superseded (its `_valid_to`: the
+#   export date of the first snapshot that listed the record differently, or not at all); the current version,
+#   and the last one of a record deleted at the source, are not superseded.
 CLOCK_EVENTS: dict[str, tuple[str, ...]] = {
     "identity_and_contact": ("relationship_ended",),
     "customer_relationship": ("relationship_ended", "service_terminated"),
@@ -52,6 +55,7 @@ CLOCK_EVENTS: dict[str, tuple[str, ...]] = {
     "debt_collection": ("case_closed",),
     "customer_service_communication": ("ticket_closed",),
     "key_handovers": ("key_returned",),
+    "superseded_values": ("superseded",),
 }
 CATEGORIES = tuple(CLOCK_EVENTS)
 STATUSES = ("kept", "due_soon", "overdue", "on_hold")

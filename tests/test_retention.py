@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import cli
-from vault import secret_of, settings_of
+from vault import secret_of, settings_of, vault_rows
 
 from core.db import connect
 from core.home import Home
@@ -79,26 +79,43 @@ def ticket(ticket_id: str, customer_id: str, closed_at: str | None) -> str:
                        "updated_at": closed_at or "2019-01-02T09:00:00Z"})
 
 
+def write_customers(inbox: Path, stamp: str, customers: list[str], emails: dict[str, str] | None = None) -> None:
+    """A customers snapshot; `emails`: customers whose email that day is not the current one."""
+    emails = emails or {}
+    write(inbox / f"crm/customers_{stamp}.csv", [CUSTOMERS_HEADER] + [
+        f"{c};person;{PEOPLE[c][0]};{PEOPLE[c][1]};{PEOPLE[c][2]};"
+        f"{emails.get(c, PEOPLE[c][0].lower() + '@example.fi')};"
+        f"040 123 45{n:02d};1.1.2018 8:00:00;1.1.2018 8:00:00" for n, c in enumerate(customers)])
+
+
+def write_services(inbox: Path, stamp: str, services: list[tuple], usernames: dict[str, str] | None = None) -> None:
+    usernames = usernames or {}
+    write(inbox / f"services/services_{stamp}.csv",
+          ["service_id;customer_id;product_code;monthly_fee;opened_on;terminated_on;username;updated_at"]
+          + [f"{s};{c};BB100;29,90;{fi(o)};{fi(t) if t else ''};{usernames.get(s, 'user' + s[-3:])};"
+             "1.1.2018 8:00:00" for s, c, o, t in services])
+
+
+def write_keys(inbox: Path, stamp: str, keys: list[tuple], phones: dict[str, str] | None = None) -> None:
+    phones = phones or {}
+    write(inbox / f"services/key_handovers_{stamp}.csv",
+          ["handover_id;customer_id;site;key_id;holder_first_name;holder_last_name;holder_phone;signed_out_on;"
+           "returned_on;disclosed_to;disclosed_on"]
+          + [f"{h};{c};ESP1;K{h[-3:]};Pekka;Avainhenkilö;{phones.get(h, '040 765 4321')};1.1.2019;"
+             f"{fi(r) if r else ''};Kulunvalvonta Oy;1.1.2019" for h, c, r in keys])
+
+
 def write_inbox(inbox: Path, customers: list[str], services: list[tuple], invoices: list[tuple],
                 lines: list[tuple], payments: list[tuple], cases: list[tuple], tickets: list[str],
                 keys: list[tuple]) -> None:
     """Every entity of the contract (freshness checks all nine), export date today."""
-    write(inbox / f"crm/customers_{STAMP}.csv", [CUSTOMERS_HEADER] + [
-        f"{c};person;{PEOPLE[c][0]};{PEOPLE[c][1]};{PEOPLE[c][2]};{PEOPLE[c][0].lower()}@example.fi;"
-        f"040 123 45{n:02d};1.1.2018 8:00:00;1.1.2018 8:00:00" for n, c in enumerate(customers)])
+    write_customers(inbox, STAMP, customers)
     write(inbox / f"crm/tickets_{STAMP}.jsonl", tickets)
     write(inbox / f"services/products_{STAMP}.csv",
           ["product_code;product_name;category;monthly_list_price;vat_rate", "BB100;Kuitu 100;broadband;29,90;25,5",
            "COLO;Räkki;colocation;500,00;25,5"])
-    write(inbox / f"services/services_{STAMP}.csv",
-          ["service_id;customer_id;product_code;monthly_fee;opened_on;terminated_on;username;updated_at"]
-          + [f"{s};{c};BB100;29,90;{fi(o)};{fi(t) if t else ''};user{s[-3:]};1.1.2018 8:00:00"
-             for s, c, o, t in services])
-    write(inbox / f"services/key_handovers_{STAMP}.csv",
-          ["handover_id;customer_id;site;key_id;holder_first_name;holder_last_name;holder_phone;signed_out_on;"
-           "returned_on;disclosed_to;disclosed_on"]
-          + [f"{h};{c};ESP1;K{h[-3:]};Pekka;Avainhenkilö;040 765 4321;1.1.2019;{fi(r) if r else ''};"
-             f"Kulunvalvonta Oy;1.1.2019" for h, c, r in keys])
+    write_services(inbox, STAMP, services)
+    write_keys(inbox, STAMP, keys)
     billing = "iso-8859-15"
     write(inbox / f"billing/invoices_{STAMP}.csv",
           ["invoice_id;customer_id;invoice_date;due_date;total_amount;status;updated_at"]
@@ -122,11 +139,20 @@ DUE_SOON_CLOSED = date(TODAY.year - 2, TODAY.month, min(TODAY.day, 28)) + timede
 TERMINATES_LATER = TODAY + timedelta(days=60)
 
 
+# Earlier values (the rule of superseded values, 12 months from the day a later snapshot superseded them): older
+# snapshots of customers, services and key handovers, the same as today's but for these fields. Changed on
+# 1.3.2024 (overdue from 2.3.2025 on), or recently (CHANGED_RECENTLY: kept).
+FIRST_SNAPSHOT, CHANGED_LONG_AGO = date(2024, 1, 15), date(2024, 3, 1)
+CHANGED_RECENTLY = TODAY - timedelta(days=40)
+OLD_EMAILS = {"C0000006": "eero.laine@vanha.example.fi",  # active customer: the old email is overdue
+              "C0000004": "juhani@vanha.example.fi",      # open collection case: on hold
+              "C0000007": "sanni@vanha.example.fi"}       # changed recently: kept
+OLD_USERNAMES = {"S00000006": "eero-vanha"}
+OLD_PHONES = {"H00000063": "040 999 8888"}  # the key holder's earlier phone
+
+
 def overdue_inbox(inbox: Path) -> None:
-    write_inbox(
-        inbox,
-        customers=list(PEOPLE),
-        services=[
+    services = [
             ("S00000001", "C0000001", date(2018, 1, 1), date(2022, 5, 10)),   # ended 10.5.2022
             ("S00000002", "C0000002", date(2018, 1, 1), date(2024, 2, 29)),   # ended on a leap day
             ("S00000031", "C0000003", date(2018, 1, 1), date(2020, 1, 31)),   # ended, then...
@@ -137,7 +163,17 @@ def overdue_inbox(inbox: Path) -> None:
             ("S00000007", "C0000007", date(2023, 1, 1), None),
             ("S00000009", "C0000007", date(2023, 1, 1), TERMINATES_LATER),   # ends after the audit date
             ("S00000121", "C0000012", date(2018, 1, 1), date(2020, 1, 31)),  # ended, but a key is still out
-        ],
+    ]
+    keys = [("H00000061", "C0000006", date(2023, 2, 28)), ("H00000062", "C0000006", date(2024, 2, 29)),
+            ("H00000063", "C0000006", None),
+            ("H00000081", "C0000008", None),               # still out: the relationship goes on
+            ("H00000101", "C0000010", date(2022, 3, 15)),  # returned: the relationship ended that day
+            ("H00000121", "C0000012", None),
+            ("H00000131", ORPHAN, None)]
+    write_inbox(
+        inbox,
+        customers=list(PEOPLE),
+        services=services,
         invoices=[
             ("I00000001", "C0000006", date(2019, 3, 15), "paid"),
             ("I00000002", "C0000006", date(2024, 12, 31), "paid"),
@@ -164,13 +200,17 @@ def overdue_inbox(inbox: Path) -> None:
             ticket("T00000111", "C0000011", "2022-08-31T21:30:00Z"),  # 1.9.2022 00:30 in Helsinki (EEST)
             ticket("T00000131", ORPHAN, None),
         ],
-        keys=[("H00000061", "C0000006", date(2023, 2, 28)), ("H00000062", "C0000006", date(2024, 2, 29)),
-              ("H00000063", "C0000006", None),
-              ("H00000081", "C0000008", None),               # still out: the relationship goes on
-              ("H00000101", "C0000010", date(2022, 3, 15)),  # returned: the relationship ended that day
-              ("H00000121", "C0000012", None),
-              ("H00000131", ORPHAN, None)],
+        keys=keys,
     )
+    first, long_ago, recently = (day.strftime("%Y%m%d") for day in (FIRST_SNAPSHOT, CHANGED_LONG_AGO,
+                                                                     CHANGED_RECENTLY))
+    write_customers(inbox, first, list(PEOPLE), OLD_EMAILS)
+    write_customers(inbox, long_ago, list(PEOPLE), {"C0000007": OLD_EMAILS["C0000007"]})
+    write_customers(inbox, recently, list(PEOPLE))
+    write_services(inbox, first, services, OLD_USERNAMES)
+    write_services(inbox, long_ago, services)
+    write_keys(inbox, first, keys, OLD_PHONES)
+    write_keys(inbox, long_ago, keys)
 
 
 def build_overdue_home(root: Path) -> Home:
@@ -277,10 +317,15 @@ def test_the_shipped_policy_has_one_rule_per_category_with_its_basis():
     policy = load_policy(DEFAULT_POLICY)
     assert {r.category for r in policy.rules} == {
         "identity_and_contact", "customer_relationship", "accounting_vouchers", "debt_collection",
-        "customer_service_communication", "key_handovers"}
+        "customer_service_communication", "key_handovers", "superseded_values"}
     assert {r.category: str(r.period) for r in policy.rules} == {
         "identity_and_contact": "P3Y", "customer_relationship": "P3Y", "accounting_vouchers": "P6Y",
-        "debt_collection": "P3Y", "customer_service_communication": "P2Y", "key_handovers": "P1Y"}
+        "debt_collection": "P3Y", "customer_service_communication": "P2Y", "key_handovers": "P1Y",
+        "superseded_values": "P12M"}
+    superseded = policy.rule("superseded_values")
+    assert superseded.clock_starts == "superseded" and "6(1)(f)" in superseded.legal_basis
+    assert {c.table for c in superseded.covers} == {"staging.stg_crm__customers", "staging.stg_services__services",
+                                                    "staging.stg_services__key_handovers"}
     assert "1336/1997" in policy.rule("accounting_vouchers").legal_basis
     assert "728/2003" in policy.rule("identity_and_contact").legal_basis
     assert any("hetu" in c.columns for c in policy.rule("identity_and_contact").covers)
@@ -355,6 +400,66 @@ def test_expiry_dates_match_the_hand_computed_ones(overdue_home):
         got_category, got_started, got_expires, status, hold = found[record_id][:5]
         assert (got_category, got_started, got_expires) == (category, started, expires), record_id
         assert hold is None and status == expected_status(expires, as_of), record_id
+
+
+# --- superseded values: a version a later snapshot superseded is a record of its own ---------------------------
+def version_records(home: Home) -> dict[tuple[str, str], tuple]:
+    """The superseded versions of the vault's retention records, by (record type, id): (category, clock started,
+    expires on, status, hold reason); the mart must hold the same under their pseudonymous keys."""
+    rows = vault_rows(home, """
+        select record_type, record_id, category, clock_started_on, expires_on, status, hold_reason
+        from intermediate.int_retention__records where category = 'superseded_values'""", keyed=True)
+    found = {(t, i): tuple(rest) for t, i, *rest in rows}
+    secret = secret_of(home)
+    con = connect(home.analytics, read_only=True)
+    try:
+        mart = {(r[0], r[1]): r[2:] for r in con.execute("""
+            select record_type, record_key, category, clock_started_on, expires_on, status, hold_reason
+            from privacy.retention_status where category = 'superseded_values'""").fetchall()}
+    finally:
+        con.close()
+    assert mart == {(t, pseudonymous_key(secret, i)): v for (t, i), v in found.items()}
+    return found
+
+
+def test_a_superseded_version_expires_twelve_months_after_the_day_it_was_superseded(overdue_home):
+    found = version_records(overdue_home)
+    recently_expires = date(CHANGED_RECENTLY.year + 1, CHANGED_RECENTLY.month, CHANGED_RECENTLY.day) \
+        if (CHANGED_RECENTLY.month, CHANGED_RECENTLY.day) != (2, 29) else date(CHANGED_RECENTLY.year + 1, 2, 28)
+    superseded = ("superseded_values", CHANGED_LONG_AGO, date(2025, 3, 1))  # 1.3.2024 + 12 months
+    assert found == {
+        # the email changed on 1.3.2024, twelve months and more ago
+        ("customer_version", "C0000006@2024-01-15"): (*superseded, "overdue", None),
+        # the same change, but the customer's open collection case holds every record of theirs
+        ("customer_version", "C0000004@2024-01-15"): (*superseded, "on_hold", "open_collection_case"),
+        # changed 40 days ago: kept
+        ("customer_version", "C0000007@2024-01-15"): ("superseded_values", CHANGED_RECENTLY, recently_expires,
+                                                     "kept", None),
+        # a service's earlier user name, a key holder's earlier phone
+        ("service_version", "S00000006@2024-01-15"): (*superseded, "overdue", None),
+        ("key_handover_version", "H00000063@2024-01-15"): (*superseded, "overdue", None),
+    }  # the current versions are no records of their own: they are the customer's, service's and key's
+    assert load_policy().expires_on("superseded_values", CHANGED_LONG_AGO) == date(2025, 3, 1)
+    assert load_policy().expires_on("superseded_values", CHANGED_RECENTLY) == recently_expires
+    # a superseded version is not an event of the relationship: the customer's own clock is unchanged
+    assert statuses(overdue_home)["C0000006"][:3] == ("identity_and_contact", None, None)
+
+
+def test_every_record_type_of_superseded_versions_is_one_the_erasure_map_derives(overdue_home):
+    derived = {t.record_type: t for t in erasure_map(settings_of(overdue_home)) if t.versions_of}
+    assert set(derived) == {"customer_version", "service_version", "key_handover_version"}
+    assert {t for t, _ in version_records(overdue_home)} == set(derived)
+    assert {t.table for t in derived.values()} == {"raw_crm.customers", "raw_services.services",
+                                                   "raw_services.key_handovers"}
+    assert all(t.action == "delete" for t in derived.values())
+
+
+def test_a_legal_hold_keeps_superseded_versions(variant_home):
+    found = version_records(variant_home)
+    for record in (("customer_version", "C0000006@2024-01-15"), ("service_version", "S00000006@2024-01-15"),
+                   ("key_handover_version", "H00000063@2024-01-15"), ("customer_version", "C0000007@2024-01-15")):
+        assert found[record][3:] == ("on_hold", "dispute"), record
+    assert found[("customer_version", "C0000004@2024-01-15")][3:] == ("on_hold", "open_collection_case")
 
 
 def test_records_past_their_period_are_overdue_and_the_kept_are_kept(overdue_home):
@@ -541,7 +646,7 @@ def test_each_audit_adds_one_run_to_the_history_and_reports_the_trend(overdue_ho
                            [second.run_id]).fetchall()
     finally:
         con.close()
-    assert len(rows) == 6 and sum(r[1] for r in rows) == second.overdue_count
+    assert len(rows) == 7 and sum(r[1] for r in rows) == second.overdue_count
 
 
 def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tmp_path):
@@ -556,7 +661,8 @@ def test_the_report_holds_no_personal_data_and_no_external_urls(overdue_home, tm
     finally:
         con.close()
     assert len(people) == len(PEOPLE)
-    for value in [v for person in people for v in person if v] + ids + ["Avainhenkilö", "Pekka"]:
+    for value in [v for person in people for v in person if v] + ids + ["Avainhenkilö", "Pekka",
+                                                                         *OLD_EMAILS.values(), "eero-vanha"]:
         assert value not in html and value not in text, value
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert "<h1>Retention audit" in html and "Overdue records" in html

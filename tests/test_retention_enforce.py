@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 from conftest import cli, copy_home
-from test_retention import PEOPLE, STAMP, TODAY, planned
+from test_retention import (
+    CHANGED_LONG_AGO,
+    CHANGED_RECENTLY,
+    FIRST_SNAPSHOT,
+    OLD_EMAILS,
+    PEOPLE,
+    STAMP,
+    TODAY,
+    planned,
+    write_customers,
+)
 from vault import analytics_rows, secret_of, settings_of, vault_rows
 
 from core.home import Home
@@ -31,12 +41,25 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "hetu", "email", "phone", "street_
 # (record_type, id) overdue whatever the day the tests run (after 2025)
 SURELY_OVERDUE = {("customer", "C0000001"), ("service", "S00000001"), ("ticket", "T00000061"),
                   ("key_handover", "H00000061"), ("key_handover", "H00000062"), ("invoice", "I00000001"),
-                  ("invoice_line", "I00000001/1"), ("collection_case", "K00000007")}
+                  ("invoice_line", "I00000001/1"), ("collection_case", "K00000007"),
+                  # versions superseded on 1.3.2024 (tests/test_retention.py)
+                  ("customer_version", "C0000006@2024-01-15"), ("service_version", "S00000006@2024-01-15"),
+                  ("key_handover_version", "H00000063@2024-01-15")}
+VERSION_ID = "{} || '@' || strftime(_valid_from, '%Y-%m-%d')"
 RAW_IDS = {  # record_type -> (raw table, id expression)
     "ticket": ("raw_crm.tickets", "ticket_id"), "key_handover": ("raw_services.key_handovers", "handover_id"),
     "invoice": ("raw_billing.invoices", "invoice_id"), "payment": ("raw_billing.payments", "payment_id"),
     "invoice_line": ("raw_billing.invoice_lines", "invoice_id || '/' || line_no"),
-    "collection_case": ("raw_billing.collection_cases", "case_id")}
+    "collection_case": ("raw_billing.collection_cases", "case_id"),
+    "customer_version": ("raw_crm.customers", VERSION_ID.format("customer_id")),
+    "service_version": ("raw_services.services", VERSION_ID.format("service_id")),
+    "key_handover_version": ("raw_services.key_handovers", VERSION_ID.format("handover_id"))}
+
+
+def version_history(home: Home, table: str, key: str, record_id: str, column: str) -> list[tuple]:
+    """A record's versions in raw: (valid from, valid to, latest, the column's value)."""
+    return vault_query(home, f"""select _valid_from, _valid_to, _is_latest, {column} from {table}
+                                 where {key} = '{record_id}' order by _valid_from""")
 
 
 def vault_query(home: Home, sql: str) -> list[tuple]:
@@ -142,6 +165,37 @@ def test_apply_erases_exactly_the_overdue_records_in_raw(steps):
     services = vault_query(home, "select service_id, username from raw_services.services")
     anonymised = {i for t, i in overdue if t == "service"}
     assert anonymised and all((u is None) == (s in anonymised) for s, u in services)
+
+
+def test_apply_deletes_the_overdue_superseded_versions_and_keeps_the_current_ones(steps):
+    home, overdue = steps["home"], steps["overdue"]
+    assert {r for r in overdue if r[0].endswith("_version")} == {r for r in SURELY_OVERDUE
+                                                                   if r[0].endswith("_version")}
+    # the version superseded on 1.3.2024 is gone, the current one (valid from that day) stays, unchanged
+    current = PEOPLE["C0000006"][0].lower() + "@example.fi"
+    assert version_history(home, "raw_crm.customers", "customer_id", "C0000006", "email") == [
+        (CHANGED_LONG_AGO, None, True, current)]
+    assert version_history(home, "raw_services.services", "service_id", "S00000006", "username") == [
+        (CHANGED_LONG_AGO, None, True, "user006")]
+    assert version_history(home, "raw_services.key_handovers", "handover_id", "H00000063", "holder_phone") == [
+        (CHANGED_LONG_AGO, None, True, "040 765 4321")]
+    # superseded recently: kept; superseded long ago, but the customer's open collection case holds it
+    assert version_history(home, "raw_crm.customers", "customer_id", "C0000007", "email") == [
+        (FIRST_SNAPSHOT, CHANGED_RECENTLY, False, OLD_EMAILS["C0000007"]),
+        (CHANGED_RECENTLY, None, True, "sanni@example.fi")]
+    assert version_history(home, "raw_crm.customers", "customer_id", "C0000004", "email") == [
+        (FIRST_SNAPSHOT, CHANGED_LONG_AGO, False, OLD_EMAILS["C0000004"]),
+        (CHANGED_LONG_AGO, None, True, "juhani@example.fi")]
+    assert steps["records"][("customer_version", "C0000004@2024-01-15")] == "on_hold"
+    # the ledger keeps which record each was a version of and the day it was superseded, by key
+    secret = secret_of(home)
+    ledger = vault_query(home, """select record_type, record_key, version_of, event_on, customer_key
+                                  from retention.erasure_ledger where version_of is not null order by 1""")
+    assert ledger == sorted(
+        (t, pseudonymous_key(secret, i), pseudonymous_key(secret, i.split("@")[0]), CHANGED_LONG_AGO,
+         pseudonymous_key(secret, "C0000006")) for t, i in SURELY_OVERDUE if t.endswith("_version"))
+    # the superseded versions' day is not the relationship's: C0000006's relationship still goes on
+    assert steps["records"][("customer", "C0000006")] == records(home)[("customer", "C0000006")] == "kept"
 
 
 def test_apply_keeps_the_invoices_of_an_anonymised_customer(steps):
@@ -259,3 +313,43 @@ def test_access_packages_go_with_their_person_and_after_their_period(steps):
     assert not kept.exists() and "Removed 1 access package" in output
     assert vault_query(home, f"select count(*) from privacy.access_requests where request_id = '{kept.name}'") == [
         (1,)]  # the request stays logged
+
+
+def test_an_older_snapshot_loaded_later_brings_no_erased_version_back(steps, reingested):
+    """The ingest replays a snapshot of an old day over the days after it: a file of a day inside an erased
+    version's period, loaded after the erasure, would make that version again. Corrected (the same name, new
+    content) and late (a day never loaded): the erased version's record's row is dropped as the file loads."""
+    home, inbox = steps["home"], steps["inbox"]
+    first = FIRST_SNAPSHOT.strftime("%Y%m%d")
+    late = (FIRST_SNAPSHOT + timedelta(days=20)).strftime("%Y%m%d")
+    versions_sql = ("select * exclude (_load_id, _line, _ended_load_id) from raw_crm.customers order by all")
+    before = vault_query(home, versions_sql)
+    loads = vault_query(home, "select count(*) from ingest.files")
+    # the same inbox again: every file is known by its content, nothing is loaded
+    assert cli(home, "ingest", "--inbox", str(inbox)).exit_code == 0
+    assert vault_query(home, "select count(*) from ingest.files") == loads
+    original = (inbox / f"crm/customers_{first}.csv").read_bytes()
+    write_customers(inbox, first, list(PEOPLE), {**OLD_EMAILS, "C0000006": "eero.korjattu@vanha.example.fi"})
+    write_customers(inbox, late, list(PEOPLE), OLD_EMAILS)
+    try:
+        result = cli(home, "ingest", "--inbox", str(inbox))
+    finally:
+        (inbox / f"crm/customers_{first}.csv").write_bytes(original)
+        (inbox / f"crm/customers_{late}.csv").unlink()
+    assert result.exit_code == 0, result.output
+    current = PEOPLE["C0000006"][0].lower() + "@example.fi"
+    assert version_history(home, "raw_crm.customers", "customer_id", "C0000006", "email") == [
+        (CHANGED_LONG_AGO, None, True, current)]
+    assert vault_query(home, "select count(*) from raw_crm.customers where email like 'eero%vanha%'") == [(0,)]
+    anonymised = vault_query(home, "select count(*) from retention.erasure_ledger where record_type = 'customer'")
+    loaded = vault_query(home, """select source_file, rows_erased from ingest.files where load_id > (
+                                       select max(load_id) - 2 from ingest.files) order by load_id""")
+    # each file: the anonymised customers' rows, and C0000006's, dropped (its version of that day was erased)
+    assert loaded == [(f"crm/customers_{first}.csv", anonymised[0][0] + 1),
+                      (f"crm/customers_{late}.csv", anonymised[0][0] + 1)]
+    # the other customers' versions are as they were: the files said nothing new about them
+    assert vault_query(home, versions_sql) == before
+    assert present(home, steps["overdue"]) == set()
+    assert vault_query(home, f"""select {VERSION_ID.format('customer_id')} from raw_crm.customers
+                                 where not _is_latest order by 1""") == [
+        ("C0000004@2024-01-15",), ("C0000007@2024-01-15",)]  # on hold, and superseded recently

@@ -8,7 +8,9 @@
 -- a debt open, a data-centre key out or a ticket open (customer_states below); a service while it is active;
 -- a collection case while it is open; a ticket while it is open; a key handover while the key is out. An
 -- accounting voucher's clock is the Accounting Act's, fixed by the voucher date (the end of the calendar year
--- in which its financial year ended, which may lie ahead): the relationship does not move it.
+-- in which its financial year ended, which may lie ahead): the relationship does not move it. A superseded
+-- version of a customer, service or key handover (raw keeps the snapshots' changes as versions) is a record
+-- of its own, timed from the day it was superseded.
 -- expires_on = clock_started_on + the rule's period (calendar years/months, clamped to the month's end:
 -- 29.2.2024 + 3 years = 28.2.2027); the record may be kept through expires_on. Personal data in clear: the
 -- ids.
@@ -77,6 +79,62 @@ key_handovers as (
 
     select * from {{ ref('stg_services__key_handovers') }}
     where {{ is_changed('customer_id', 'stg_services__key_handovers') }}
+
+),
+
+-- Superseded versions (clock `superseded`): every version of a snapshot record with identifying data that a
+-- later snapshot superseded, read from raw, where the versions are (the staging views show the latest only):
+-- closed, and not the key's latest (the current version, or the last one of a record deleted at the source,
+-- stays under the record's own rule). Record type `<type>_version`, id `<key>@<valid_from>` (as
+-- core/erasure.py version_record_id writes it; privacy/config.py erasure_tables derives the same types from
+-- the data map), of the customer the version names, superseded on its `_valid_to`.
+superseded_versions as (
+
+    select
+        'customer_version' as record_type,
+        {{ clean_string('customer_versions.customer_id') }}
+        || '@'
+        || strftime(customer_versions._valid_from, '%Y-%m-%d') as record_id,
+        {{ clean_string('customer_versions.customer_id') }} as customer_id,
+        customer_versions._valid_to as superseded_on
+
+    from {{ source('crm', 'customers') }} as customer_versions
+    where
+        customer_versions._valid_to is not null
+        and not customer_versions._is_latest
+        and {{ is_changed('customer_id', 'customer_versions') }}
+
+    union all
+
+    select
+        'service_version' as record_type,
+        {{ clean_string('service_versions.service_id') }}
+        || '@'
+        || strftime(service_versions._valid_from, '%Y-%m-%d') as record_id,
+        {{ clean_string('service_versions.customer_id') }} as customer_id,
+        service_versions._valid_to as superseded_on
+
+    from {{ source('services', 'services') }} as service_versions
+    where
+        service_versions._valid_to is not null
+        and not service_versions._is_latest
+        and {{ is_changed('customer_id', 'service_versions') }}
+
+    union all
+
+    select
+        'key_handover_version' as record_type,
+        {{ clean_string('key_versions.handover_id') }}
+        || '@'
+        || strftime(key_versions._valid_from, '%Y-%m-%d') as record_id,
+        {{ clean_string('key_versions.customer_id') }} as customer_id,
+        key_versions._valid_to as superseded_on
+
+    from {{ source('services', 'key_handovers') }} as key_versions
+    where
+        key_versions._valid_to is not null
+        and not key_versions._is_latest
+        and {{ is_changed('customer_id', 'key_versions') }}
 
 ),
 
@@ -211,6 +269,8 @@ customer_ids as (
     select ticket_states.customer_id from ticket_states
     union
     select key_states.customer_id from key_states
+    union
+    select superseded_versions.customer_id from superseded_versions
 
 ),
 
@@ -297,7 +357,8 @@ customer_disputes as (
 -- opened stops the clock again. Only a customer with none of these events at all is timed from the day the
 -- customer record was created.
 -- records already erased (a ticket, a key handover, a collection case) keep their event in the ledger: the
--- relationship does not end earlier once they are gone
+-- relationship does not end earlier once they are gone. A superseded version's event (the day a value
+-- changed) is not one of the relationship's.
 customer_erased_events as (
 
     select
@@ -305,7 +366,7 @@ customer_erased_events as (
         max(erasure_ledger.event_on) as last_erased_event_on
 
     from erasure_ledger
-    where erasure_ledger.event_on is not null
+    where erasure_ledger.event_on is not null and erasure_ledger.version_of is null
     group by erasure_ledger.customer_key
 
 ),
@@ -495,6 +556,19 @@ events as (
         key_states.returned_on as own_event_on
 
     from key_states
+
+    union all
+
+    -- the day the version was superseded
+    select
+        superseded_versions.record_type,
+        superseded_versions.record_id,
+        superseded_versions.customer_id,
+        'superseded_values' as category,
+        cast(null as date) as relationship_ended_on,
+        superseded_versions.superseded_on as own_event_on
+
+    from superseded_versions
 
 ),
 
