@@ -10,7 +10,12 @@ macros/staging/cleaning.sql) and assembles, for every dataset of the data map (p
 - the recipients it was disclosed to (§ 7, disclosures.yml flows: recorded disclosures read from the flow's
   dataset rows of this person, standing ones where `customers_where` holds for the person's customer row);
 - how long it is kept: the retention rules covering the table (retention/policy.yml) and, per record, the
-  expiry date and status from the vault view `intermediate.int_retention__records`.
+  expiry date and status from the vault view `intermediate.int_retention__records`;
+- its history, for a dataset whose rows come from a snapshot entity's raw table of versions (customers,
+  services, key handovers; ingest/versions.py): per record and personal column, the earlier values the
+  closed versions held that differ from the record's current version, each with the period it was valid
+  (`valid_to`: the day a later export replaced it). See `history_columns` for which columns and how their
+  values are cleaned.
 
 One person may have several customer records (registered twice: the same HETU). A request by any
 identifier covers every customer record carrying the HETU of the record(s) it matched. An email shared by
@@ -30,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,6 +45,7 @@ from typing import Any
 import duckdb
 
 from core import faults, files, render
+from core.erasure import RawTable, clean_id
 from core.pseudonym import macro_sql, pseudonymous_key
 from core.settings import Settings
 from core.sql import ident as _ident
@@ -120,6 +127,100 @@ def subject_sql(data_map: DataMap, dataset: Dataset, columns: list[str] | None =
         where = (f"t.{_ident(key)} in (select v.{_ident(key)} from {_table(via_table)} as v "
                  f"where v.{_ident(via.subject_column)} in (select unnest($subjects)))")
     return f"select {select} from {_table(dataset.table)} as t where {where} order by all"
+
+
+# --- history: the earlier values of a snapshot entity's records -----------------------------------------------
+EMAIL = "user.contact.email"  # the category whose values staging lower-cases (clean_email)
+
+
+@dataclass(frozen=True)
+class History:
+    """Where a dataset's history is: its raw table of versions, and the raw column behind each column shown."""
+    raw: RawTable
+    key: str  # the dataset's column holding the record id (the raw key, cleaned as staging cleans it)
+    columns: dict[str, str]  # dataset column -> SQL of its value in a raw version
+
+
+def history_columns(dataset: Dataset, raw: RawTable) -> dict[str, str]:
+    """The dataset's personal columns whose values a raw version holds (the data map's `raw:` names the raw
+    column where it differs), each raw column once, as SQL over a version: text trimmed as staging trims it
+    (empty: none), emails lower-cased as staging does; other values as typed. Left out: the record's key and
+    customer (the same in every version shown), columns not made from the export (an objection's date), and
+    a second column made from the same raw column: the phone is shown once, under `phone_raw` (what the
+    export held), not normalised to E.164 as `phone` is."""
+    by_raw: dict[str, str] = {}
+    explicit = set(dataset.raw_columns)
+    for column in dataset.personal_columns:
+        source = dataset.raw_columns.get(column, column)
+        if column in (dataset.subject_column, *raw.key) or source not in raw.columns:
+            continue
+        if source not in by_raw or (column in explicit and by_raw[source] not in explicit):
+            by_raw[source] = column
+    out = {}
+    for column in dataset.personal_columns:  # in the data map's order
+        source = dataset.raw_columns.get(column, column)
+        if by_raw.get(source) != column:
+            continue
+        value = _ident(source)
+        if raw.columns[source].upper() == "VARCHAR":
+            value = clean_id(value)
+            if dataset.columns[column].startswith(EMAIL):
+                value = f"lower({value})"
+        out[column] = value
+    return out
+
+
+def history_sources(data_map: DataMap, raw_tables: Iterable[RawTable]) -> dict[str, History]:
+    """dataset table -> where its history is, for every dataset made from a versioned raw table (by the staging
+    model's name, `stg_<system>__<entity>`, as privacy/config.py erasure_tables maps them)."""
+    by_staging = {f"staging.stg_{r.system}__{r.entity}": r for r in raw_tables if r.versioned}
+    out = {}
+    for table, dataset in data_map.datasets.items():
+        raw = by_staging.get(table)
+        if raw is None or len(raw.key) != 1 or raw.key[0] not in dataset.columns:
+            continue
+        out[table] = History(raw, raw.key[0], history_columns(dataset, raw))
+    return out
+
+
+def _history(con: duckdb.DuckDBPyConnection, source: History, dataset: Dataset, subjects: list[str],
+             records: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """record id -> column -> its earlier values, oldest first: `{value, valid_from, valid_to}` per run of
+    consecutive closed versions holding the same value, when it differs from the record's latest version
+    (current, or the last one of a record deleted at the source) and is not empty. Only versions of the
+    person's own (their customer ids; a record once another customer's shows only its own part)."""
+    if not records or not source.columns:
+        return {}
+    key = clean_id(_ident(source.raw.key[0]))
+    subject = clean_id(_ident(dataset.subject_column)) if dataset.subject_column else key
+    values = ", ".join(f"{sql} as {_ident(column)}" for column, sql in source.columns.items())
+    rows = _fetch(con, f"""
+        select {key} as _record, {subject} in (select unnest($subjects)) as _own, _valid_from, _valid_to,
+            _is_latest, {values}
+        from {source.raw.table}
+        where {key} in (select unnest($records))
+        order by _record, _valid_from""", {"subjects": subjects, "records": records})
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for record in dict.fromkeys(r["_record"] for r in rows):
+        versions = [r for r in rows if r["_record"] == record]
+        latest = next((v for v in versions if v["_is_latest"]), versions[-1])
+        history = {}
+        for column in source.columns:
+            runs: list[dict[str, Any]] = []
+            for version in versions:
+                if version is latest or not version["_own"] or version["_valid_to"] is None:
+                    continue
+                value = version[column]
+                if runs and runs[-1]["value"] == value and runs[-1]["valid_to"] == version["_valid_from"]:
+                    runs[-1]["valid_to"] = version["_valid_to"]
+                else:
+                    runs.append({"value": value, "valid_from": version["_valid_from"],
+                                 "valid_to": version["_valid_to"]})
+            earlier = [run for run in runs if run["value"] is not None and run["value"] != latest[column]]
+            if earlier:
+                history[column] = earlier
+        out[record] = history
+    return out
 
 
 # --- finding the person ----------------------------------------------------------------------------------
@@ -217,8 +318,9 @@ def _record_retention(records: dict[tuple[str, str], dict], dataset: Dataset, va
 
 
 def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: DataMap, disclosures: Disclosures,
-             register: Register, policy) -> dict[str, Any]:
-    """The access package of the person with these customer ids (a dict of Python values)."""
+             register: Register, policy, raw_tables: Iterable[RawTable]) -> dict[str, Any]:
+    """The access package of the person with these customer ids (a dict of Python values); `raw_tables`: the
+    ingest's raw tables (the versioned ones give the datasets made from them their history)."""
     missing = [t for t in [*data_map.datasets, CUSTOMERS] if not _relation_exists(con, t)]
     if missing:
         raise AccessError(f"the vault has no {', '.join(missing)}: run `warehouse build` first")
@@ -238,11 +340,17 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
             records[(r.pop("record_type"), r.pop("record_id"))] = r
     data_as_of = con.execute("select max(export_date) from ingest.files where status = 'loaded'").fetchone()[0]
     given = _disclosures(con, disclosures, subjects)
+    sources = history_sources(data_map, raw_tables)
     datasets = []
     for dataset in data_map.datasets.values():
         rows = []
         for values in _fetch(con, subject_sql(data_map, dataset), {"subjects": subjects}):
             rows.append({"values": values, "retention": _record_retention(records, dataset, values)})
+        source = sources.get(dataset.table)
+        if source is not None:  # every row of a versioned dataset has its history, empty when nothing changed
+            held = _history(con, source, dataset, subjects, [str(r["values"][source.key]) for r in rows])
+            for row in rows:
+                row["history"] = held.get(str(row["values"][source.key]), {})
         columns = [{"name": c, "category": category, "personal": category != NOT_PERSONAL,
                     "label": column_label(c), "category_label": category_label(category)}
                    for c, category in dataset.columns.items()]
@@ -268,6 +376,7 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
             "recipients": recipients,
             "retention": {"rules": _retention_rules(policy, dataset.table), "statuses": statuses,
                           "first_expiry": min(expiries, default=None), "last_expiry": max(expiries, default=None)},
+            "history_columns": list(source.columns) if source else [],
             "rows": rows,
         })
     return {
@@ -288,8 +397,10 @@ def assemble(con: duckdb.DuckDBPyConnection, subjects: list[str], *, data_map: D
 
 # --- the request ------------------------------------------------------------------------------------------
 def subject_access(settings: Settings, secret: bytes, policy, identifier_type: str, value: str, *, verified_by: str,
-                   request_ref: str | None = None, now: datetime | None = None) -> AccessResult:
+                   raw_tables: Iterable[RawTable], request_ref: str | None = None,
+                   now: datetime | None = None) -> AccessResult:
     """Answer one access request: find the person, write the package, log the request (found or not).
+    `raw_tables`: the ingest configuration's raw tables (where the earlier values of its snapshots are).
 
     Raises SubjectNotFound (logged, found = false) when no customer, or no single person, matches.
     """
@@ -320,7 +431,7 @@ def subject_access(settings: Settings, secret: bytes, policy, identifier_type: s
 
         try:
             package = assemble(con, subjects, data_map=data_map, disclosures=disclosures, register=register,
-                               policy=policy) if subjects else None
+                               policy=policy, raw_tables=raw_tables) if subjects else None
         except AccessError:
             con.close()
             log_request("error", {})
@@ -494,5 +605,6 @@ def _layout(dataset: dict[str, Any], lang: str) -> dict[str, Any]:
         if all((r["text"], r["legal_basis"]) != (text, basis) for r in retention):
             retention.append({"text": text, "legal_basis": basis})
     return {"groups": groups, "columns": [col for g in groups for col in g["columns"]],
+            "labels": {col["name"]: col["label"] for col in columns},
             "recipients": sorted(recipients.values(), key=lambda r: (not r["standing"], r["recipient"])),
             "retention": retention}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,8 +20,10 @@ from vault import secret_of, settings_of, vault_rows
 
 from core.home import Home
 from core.pseudonym import pseudonymous_key
+from core.render import short_date
 from core.vault import open_vault
-from privacy.access import find_customers
+from ingest.config import load_entities
+from privacy.access import find_customers, history_sources
 from privacy.config import NOT_PERSONAL, load_data_map, load_disclosures
 
 DATA_MAP = load_data_map()
@@ -309,3 +312,115 @@ def test_find_customers_normalises_like_staging_and_refuses_an_email_shared_by_t
     assert find_customers(con, "customer_id", "C5") == (["C5"], "found")
     assert find_customers(con, "email", "   ") == ([], "not_found")
     assert find_customers(con, "hetu", "999999-999X") == ([], "not_found")
+
+
+# --- 7. history: the earlier values of a snapshot's records ------------------------------------------------------
+RAW_TABLES = [entity.raw for entity in load_entities()]
+
+
+def test_every_personal_column_of_a_snapshot_dataset_has_its_history_or_a_reason_not_to():
+    sources = history_sources(DATA_MAP, RAW_TABLES)
+    assert set(sources) == {"staging.stg_crm__customers", "staging.stg_services__services",
+                            "staging.stg_services__key_handovers"}
+    not_from_the_export = set()
+    for table, source in sources.items():
+        dataset = DATA_MAP.datasets[table]
+        shown = {dataset.raw_columns.get(c, c) for c in source.columns}
+        for column in dataset.personal_columns:
+            raw = dataset.raw_columns.get(column, column)
+            if column in source.columns or column in (dataset.subject_column, source.key):
+                continue
+            if raw in shown:  # phone: shown once, as the export held it (phone_raw)
+                continue
+            assert raw not in source.raw.columns, f"{table}.{column}: its earlier values are not shown"
+            not_from_the_export.add(f"{table}.{column}")
+    # the only personal column a snapshot does not carry: the objection is a dataset of its own
+    assert not_from_the_export == {"staging.stg_crm__customers.objected_to_marketing_on"}
+    assert "phone_raw" in sources["staging.stg_crm__customers"].columns
+    assert "phone" not in sources["staging.stg_crm__customers"].columns
+
+
+def next_day_customers(demo_inbox: Path, inbox: Path, customer_id: str, changes: dict[str, str]) -> date:
+    """The demo's latest customers export again, under the next export date, with one customer's fields
+    changed (that line alone: every other line stays byte for byte). Its export date."""
+    latest = sorted((demo_inbox / "crm").glob("customers_*.csv"))[-1]
+    day = datetime.strptime(re.search(r"_(\d{8})\.", latest.name)[1], "%Y%m%d").date() + timedelta(days=1)
+    lines = latest.read_bytes().decode("utf-8").splitlines(keepends=True)
+    header = lines[0].lstrip("\ufeff").rstrip("\r\n").split(";")
+    for n, line in enumerate(lines):
+        fields = line.rstrip("\r\n").split(";")
+        if fields[0] == customer_id:
+            assert len(fields) == len(header) and '"' not in line
+            for column, value in changes.items():
+                fields[header.index(column)] = value
+            lines[n] = ";".join(fields) + line[len(line.rstrip("\r\n")):]
+            break
+    else:
+        raise AssertionError(f"{customer_id} is not in {latest.name}")
+    target = inbox / "crm" / f"customers_{day:%Y%m%d}.csv"
+    target.parent.mkdir(parents=True)
+    target.write_bytes("".join(lines).encode("utf-8"))
+    return day
+
+
+def test_the_package_shows_earlier_values_with_their_period_and_the_current_ones_as_before(demo, tmp_path):
+    home = copy_home(demo.home, tmp_path / "home")
+    unchanged = "(select customer_id from raw_crm.customers group by all having count(*) = 1)"
+    # a person with one customer record, a single version of it, an email and a street address
+    customer_id, old_email, old_street, valid_from = query(home, f"""
+        select customer_id, email, street_address, _valid_from from raw_crm.customers
+        where _is_latest and customer_id in {unchanged} and email is not null and street_address is not null
+          and hetu in (select hetu from staging.stg_crm__customers group by hetu having count(*) = 1)
+          and email not like '%"%' and street_address not like '%;%'
+        order by customer_id limit 1""")[0]
+    # and a person whose records never changed: customer, services, key handovers one version each
+    quiet = query(home, f"""
+        select customer_id from staging.stg_crm__customers
+        where customer_id in {unchanged} and customer_id <> $1
+          and customer_id not in (select customer_id from raw_services.services where not _is_latest)
+          and customer_id not in (select customer_id from raw_services.key_handovers where not _is_latest)
+          and hetu in (select hetu from staging.stg_crm__customers group by hetu having count(*) = 1)
+        order by customer_id limit 1""", [customer_id])[0][0]
+    new_email, new_street = "uusi.osoite@example.fi", "Muuttokatu 7 B 12"
+    changed_on = next_day_customers(demo.inbox, tmp_path / "inbox", customer_id,
+                                    {"email": f" {new_email.upper()} ", "street_address": new_street})
+    result = cli(home, "ingest", "--inbox", str(tmp_path / "inbox"))
+    assert result.exit_code == 0, result.output
+
+    package, folder = package_of(home, "--customer-id", customer_id)
+    customers = by_table(package)["staging.stg_crm__customers"]
+    assert customers["history_columns"] and "email" in customers["history_columns"]
+    row = next(r for r in customers["rows"] if r["values"]["customer_id"] == customer_id)
+    # the current values, as before: staging's, the new ones
+    assert (row["values"]["email"], row["values"]["street_address"]) == (new_email, new_street)
+    # the earlier ones: only the two fields that changed, each with the period it was valid
+    assert row["history"] == {
+        "email": [{"value": old_email.strip().lower(), "valid_from": valid_from.isoformat(),
+                   "valid_to": changed_on.isoformat()}],
+        "street_address": [{"value": old_street.strip(), "valid_from": valid_from.isoformat(),
+                            "valid_to": changed_on.isoformat()}]}
+    # the datasets of other entities carry none
+    assert all("history" not in r for r in by_table(package)["staging.stg_billing__invoices"]["rows"])
+    assert by_table(package)["staging.stg_billing__invoices"]["history_columns"] == []
+    for lang, heading in (("en", "Earlier values"), ("fi", "Aiemmat arvot")):
+        page = (folder / f"access.{lang}.html").read_text(encoding="utf-8")
+        section = page[page.index('<section id="staging.stg_crm__customers">'):]
+        section = section[:section.index("</section>")]
+        assert heading in section
+        period = {"en": "valid from {}, replaced {}", "fi": "voimassa {} alkaen, korvattu {}"}[lang].format(
+            short_date(valid_from, lang), short_date(changed_on, lang))
+        for label, value in (({"en": "Email", "fi": "Sähköposti"}[lang], old_email.strip().lower()),
+                             ({"en": "Street address", "fi": "Katuosoite"}[lang], old_street.strip())):
+            assert re.search(rf"{label}:</span> {re.escape(value)} <span[^>]*>\({re.escape(period)}\)", section), \
+                (lang, label)
+        assert new_email in section and new_street in section  # the current values, where they were
+        assert "12 months after the value was superseded" in page if lang == "en" else \
+            "12 kuukautta siitä, kun tieto korvautui uudella" in page
+
+    # a person whose records never changed: no history, and no block for it
+    package, folder = package_of(home, "--customer-id", quiet)
+    for table in ("staging.stg_crm__customers", "staging.stg_services__services",
+                  "staging.stg_services__key_handovers"):
+        assert all(r["history"] == {} for r in by_table(package)[table]["rows"]), table
+    for lang, heading in (("en", "Earlier values"), ("fi", "Aiemmat arvot")):
+        assert heading not in (folder / f"access.{lang}.html").read_text(encoding="utf-8")

@@ -293,11 +293,12 @@ def test_each_rectifiable_staging_model_applies_corrections_cleaned_as_its_expor
 
 
 def test_the_persons_access_package_shows_the_correction(home, person, corrected):
+    from ingest.config import load_entities
     from privacy.access import subject_access
     from retention.policy import load_policy
 
     result = subject_access(settings_of(home), secret_of(home), load_policy(), "customer_id", person["id"],
-                            verified_by="test")
+                            verified_by="test", raw_tables=[entity.raw for entity in load_entities()])
     package = json.loads(result.json_path.read_text(encoding="utf-8"))
     trail = next(d for d in package["datasets"] if d["table"] == "privacy.rectifications")
     held = vault_rows(home, "select count(*) from privacy.rectifications where customer_id = ?", [person["id"]])

@@ -599,7 +599,8 @@ def subject_access(settings: Settings, identifier_type: str, value: str, *, veri
         progress("Assembling the access package…")
         try:
             return answer(settings, require_secret(settings), policy(settings), identifier_type, value,
-                          verified_by=verified_by, request_ref=request_ref)
+                          verified_by=verified_by, request_ref=request_ref,
+                          raw_tables=[entity.raw for entity in load_entities(settings.ingest_config)])
         except SubjectNotFound:
             raise
         except AccessError as exc:
