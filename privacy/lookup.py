@@ -3,7 +3,8 @@
 The quality page and the retention audit name records by their pseudonymous keys (HMAC of the record id,
 core/pseudonym.py): `find(con, secret, key)` finds which record a key stands for, among every record the
 retention models know (customers, services, invoices, invoice lines, payments, collection cases, tickets, key
-handovers: `intermediate.int_retention__records`). The application logs each look-up like an access request.
+handovers, and the superseded versions of customers, services and key handovers, `<key>@<valid_from>`:
+`intermediate.int_retention__records`). The application logs each look-up like an access request.
 """
 
 from __future__ import annotations
