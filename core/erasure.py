@@ -122,7 +122,7 @@ def erase(con: duckdb.DuckDBPyConnection, tables: Iterable[TableErasure], *, onl
         # a table may have several specs (a versioned table's records and their superseded versions)
         touched[spec.table] = touched.get(spec.table, 0) + _erase_in(con, spec, spec.table, scope)
     if rejects:
-        touched[REJECTS] = erase_rejects(con, load_id)
+        touched[REJECTS] = erase_rejects(con, load_id, tables)
     return touched
 
 
@@ -189,13 +189,18 @@ def _rehash(con: duckdb.DuckDBPyConnection, table: str, nulled: Iterable[str]) -
     return f", _row_hash = {row_hash_sql(kept)}"
 
 
-def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None) -> int:
+def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None,
+                  tables: Iterable[TableErasure] = ()) -> int:
     """Rejected lines (of one load, or all) that carry the id of an erased record: raw text and quoted value
     removed, record key too for a deleted record; how many lines. Runs inside the caller's transaction.
 
     The ledger holds keys, not ids, so each field of the line is hashed and looked up, whatever the record
     type: a line is not parsed by its file's header (not kept), and a line the reader rejected for a wrong
     number of fields has them out of place anyway.
+
+    An erased superseded version (a spec of `tables` with `versions_of`) has no id of its own in a line: a
+    rejected line of its record (the reject's `record_key`) in a file of its table dated before the day the
+    version was superseded held that record's values of then, and loses its text as well.
     """
     if not relation_exists(con, REJECTS, tables_only=True):
         return 0
@@ -219,6 +224,22 @@ def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None) ->
         )
         select distinct row_id from candidates
         where pseudonymous_key(id) in (select record_key from retention.erasure_ledger)""")
+    for spec in tables:
+        if spec.versions_of is None:
+            continue
+        system, entity = spec.system, spec.table.split(".", 1)[1]
+        con.execute(f"""
+            insert into _erased_rejects
+            select rejects.rowid from {REJECTS} as rejects
+            inner join ingest.files as files on files.load_id = rejects.load_id
+            inner join retention.erasure_ledger as ledger
+                on ledger.record_type = {literal(spec.record_type)}
+                and ledger.version_of = pseudonymous_key({clean_id('rejects.record_key')})
+                and ledger.event_on > files.export_date
+            where rejects.raw_text is not null and files.system = {literal(system)}
+                and files.entity = {literal(entity)} {scope.replace('load_id', 'rejects.load_id')}
+            except
+            select row_id from _erased_rejects""")
     return con.execute(f"""
         update {REJECTS} set
             raw_text = null,

@@ -439,7 +439,7 @@ class FileLoader:
         if self.table == ROWS:
             erased = sum(erase_rows(self.con, spec, ROWS) for spec in self.erasure
                          if spec.table == self.entity.raw_table)
-            return erased, erase_rejects(self.con, self.load_id)
+            return erased, erase_rejects(self.con, self.load_id, self.erasure)
         touched = erase(self.con, self.erasure, only=self.entity.raw_table, load_id=self.load_id, rejects=True)
         rejects = touched.pop(REJECTS, 0)
         return sum(touched.values()), rejects

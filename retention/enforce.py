@@ -3,7 +3,8 @@
 `plan(settings, secret)` lists the overdue records of `intermediate.int_retention__records` (vault, read-only)
 that the erasure ledger does not hold yet, each with its action (the data map's: a customer's identifying
 fields and a service's user IDs are anonymised, since the invoices that refer to them are accounting vouchers
-with a longer period; invoices, lines, payments, collection cases, tickets and key handovers are deleted).
+with a longer period; invoices, lines, payments, collection cases, tickets and key handovers are deleted, and so
+are the superseded versions of customers, services and key handovers, whole, the current version staying).
 The application (warehouse/pipeline.py) records them with core/erasure.py, which also finishes a killed
 enforcement: the request lists for the source systems, the fresh analytics build.
 

@@ -435,6 +435,52 @@ def test_an_erased_superseded_version_goes_alone_and_no_snapshot_of_its_days_bri
     assert vault.execute(history).fetchall() == [("b2@example.fi", days[1], days[2], False), kept[1]]
 
 
+
+def test_an_erased_superseded_version_takes_the_text_of_its_records_rejected_lines_of_then(vault, tmp_path):
+    """A rejected line holds the record's values of its day: of a day before an erased version was superseded,
+    its text goes with that version; the line stays (file, line, column, reason: the file's accounting)."""
+    secret = create_key(tmp_path / "pseudonym.key")
+    inbox = tmp_path / "inbox"
+    days = [DAY + timedelta(n) for n in range(4)]
+
+    def unreadable(line: str) -> str:
+        return line.replace("1.1.2020 8:00:00", "ensi kesänä")
+
+    rows = [  # C0000001: its second day rejected (the version stays open), changed on the third, rejected again
+        [customer("C0000001", email="a@example.fi"), customer("C0000002", first="Matti", hetu="290284-9876")],
+        [unreadable(customer("C0000001", email="a@example.fi")), customer("C0000002", first="Matti",
+                                                                          hetu="290284-9876")],
+        [customer("C0000001", email="b@example.fi"), customer("C0000002", first="Matti", hetu="290284-9876")],
+        [unreadable(customer("C0000001", email="b@example.fi")),
+         customer("C0000002", first="Matti", hetu="290284-9876")],
+    ]
+    rows[1][1] = unreadable(rows[1][1])  # another customer's line of that day
+    third = customer("C0000003", first="Liisa", hetu="150375-456B", email="liisa@example.fi")
+    for day, lines in zip(days, rows, strict=True):
+        write(inbox / f"crm/customers_{day:%Y%m%d}.csv", [CUSTOMERS_HEADER, *lines, third])
+    ingest(vault, inbox, secret)
+    assert vault.execute("select email, _valid_from, _valid_to from raw_crm.customers where customer_id = "
+                         "'C0000001' order by 2").fetchall() == [("a@example.fi", days[0], days[2]),
+                                                                 ("b@example.fi", days[2], None)]
+    rejects = ("select f.export_date, r.record_key, r.raw_text is not null from ingest.rejects as r "
+               "join ingest.files as f using (load_id) order by all")
+    assert vault.execute(rejects).fetchall() == [(days[1], "C0000001", True), (days[1], "C0000002", True),
+                                                 (days[3], "C0000001", True)]
+    ensure_vault_schema(vault)
+    vault.execute("""
+        insert into retention.erasure_ledger (record_key, record_type, category, rule_id, action, erased_on,
+            version_of, event_on)
+        values (?, 'customer_version', 'superseded_values', 'test', 'delete', current_date, ?, ?)""",
+        [pseudonymous_key(secret, f"C0000001@{days[0]}"), pseudonymous_key(secret, "C0000001"), days[2]])
+    vault.begin()
+    touched = erase(vault, TABLES)
+    vault.commit()
+    assert (touched["raw_crm.customers"], touched["ingest.rejects"]) == (1, 1)
+    # the line of the second day loses its text; another customer's, and the one of the current values, stay
+    assert vault.execute(rejects).fetchall() == [(days[1], "C0000001", False), (days[1], "C0000002", True),
+                                                 (days[3], "C0000001", True)]
+
+
 # --- the migration of a vault of before ----------------------------------------------------------------------
 OLD_DAYS = [DAY + timedelta(n) for n in range(4)]
 
