@@ -58,6 +58,8 @@ PEOPLE = {
     "C0000011": ("Elina", "Järvinen", "111171-1111"),
     # services ended long ago, a key still out
     "C0000012": ("Tapio", "Rantanen", "121272-1212"),
+    # no services: the relationship ended when a ticket closed, whose own (shorter) period ran out before it
+    "C0000014": ("Aada", "Turunen", "141280-1414"),
 }
 # A customer the CRM export does not list, known only by a ticket and a key handover (both still open).
 ORPHAN = "C0000013"
@@ -135,6 +137,8 @@ def write_inbox(inbox: Path, customers: list[str], services: list[tuple], invoic
 
 # A ticket closed 2 years (+10 days) before today, in Helsinki: due within 30 days.
 DUE_SOON_CLOSED = date(TODAY.year - 2, TODAY.month, min(TODAY.day, 28)) + timedelta(days=10)
+# C0000014's only ticket: its 2 years are over (the ticket is erased), the 3 years of her identity are not
+ERASED_EVENT_CLOSED = TODAY - timedelta(days=800)
 # A termination already agreed, effective after the audit date: the service is still active.
 TERMINATES_LATER = TODAY + timedelta(days=60)
 
@@ -199,6 +203,7 @@ def overdue_inbox(inbox: Path) -> None:
             ticket("T00000091", "C0000009", None),                    # still open: the relationship goes on
             ticket("T00000111", "C0000011", "2022-08-31T21:30:00Z"),  # 1.9.2022 00:30 in Helsinki (EEST)
             ticket("T00000131", ORPHAN, None),
+            ticket("T00000141", "C0000014", f"{ERASED_EVENT_CLOSED.isoformat()}T10:00:00Z"),
         ],
         keys=keys,
     )
@@ -247,7 +252,7 @@ def planned(home: Home) -> list:
 
 # Disputes for every customer with an overdue record: with those on hold, nothing is overdue. The orphan's
 # dispute holds its ticket and key although the CRM export does not list the customer.
-DISPUTED = ["C0000001", "C0000002", "C0000005", "C0000006", "C0000007", "C0000010", "C0000011", ORPHAN]
+DISPUTED = ["C0000001", "C0000002", "C0000005", "C0000006", "C0000007", "C0000010", "C0000011", "C0000014", ORPHAN]
 
 
 @pytest.fixture(scope="module")

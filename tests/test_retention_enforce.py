@@ -19,6 +19,7 @@ from conftest import cli, copy_home
 from test_retention import (
     CHANGED_LONG_AGO,
     CHANGED_RECENTLY,
+    ERASED_EVENT_CLOSED,
     FIRST_SNAPSHOT,
     OLD_EMAILS,
     PEOPLE,
@@ -353,3 +354,15 @@ def test_an_older_snapshot_loaded_later_brings_no_erased_version_back(steps, rei
     assert vault_query(home, f"""select {VERSION_ID.format('customer_id')} from raw_crm.customers
                                  where not _is_latest order by 1""") == [
         ("C0000004@2024-01-15",), ("C0000007@2024-01-15",)]  # on hold, and superseded recently
+
+
+def test_a_relationship_does_not_end_earlier_once_the_record_that_ended_it_is_erased(steps):
+    """C0000014's relationship ended when her only ticket closed; the ticket's 2 years are over and it is
+    erased, her identity's 3 years are not: the ledger keeps the ticket's day, so her clock stays on it."""
+    home = steps["home"]
+    assert steps["records"][("ticket", "T00000141")] == "overdue"
+    assert steps["records"][("customer", "C0000014")] == "kept"
+    assert present(home, {("ticket", "T00000141")}) == set()  # erased
+    assert vault_query(home, """select clock_started_on, status from intermediate.int_retention__records
+                                where record_type = 'customer' and record_id = 'C0000014'""") == [
+        (ERASED_EVENT_CLOSED, "kept")]
