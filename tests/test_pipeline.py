@@ -17,6 +17,7 @@ from core.db import connect
 from core.home import PROJECT_DIR
 from core.settings import Settings
 from core.vault import VaultError, open_vault
+from warehouse.build import catalogue_project, project_fingerprint
 
 
 @pytest.fixture
@@ -263,9 +264,13 @@ def test_every_mart_and_column_carries_its_description_in_the_database(demo_run)
 
 
 def test_the_descriptions_survive_an_incremental_build(demo_copy):
-    """The incremental marts are built into a copy of the published file, some rewritten by their pre-hook."""
+    """The incremental marts are built into a copy of the published file, some rewritten by their pre-hook.
+    The catalogue (descriptions and columns, no figures) is made again only when the project changed."""
+    catalogue = demo_copy.catalogue.read_bytes()
+    assert catalogue_project(demo_copy.catalogue) == project_fingerprint(settings_of(demo_copy))
     result = cli(demo_copy, "build")
     assert result.exit_code == 0, result.output
+    assert demo_copy.catalogue.read_bytes() == catalogue  # same project: the demo's catalogue stands
     con = duckdb.connect(str(demo_copy.analytics), read_only=True)
     try:  # incremental, not a full build (that records null: all keys)
         assert con.execute("select count(recomputed_keys) from build_state.incremental_state").fetchone()[0] >= 5
@@ -273,3 +278,13 @@ def test_the_descriptions_survive_an_incremental_build(demo_copy):
         con.close()
     wrong = _undocumented(demo_copy.analytics)
     assert not wrong, f"{len(wrong)} tables or columns without their description: {wrong[:10]}"
+
+
+def test_a_catalogue_made_for_another_project_is_made_again(demo_copy):
+    page = demo_copy.catalogue.read_text(encoding="utf-8")
+    stale = page.replace(project_fingerprint(settings_of(demo_copy)), "0" * 64)
+    demo_copy.catalogue.write_text(stale.replace("</body>", "<p>the earlier project</p></body>"), encoding="utf-8")
+    result = cli(demo_copy, "build", "--full-refresh")
+    assert result.exit_code == 0, result.output
+    assert catalogue_project(demo_copy.catalogue) == project_fingerprint(settings_of(demo_copy))
+    assert "the earlier project" not in demo_copy.catalogue.read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from core import erasure, faults, files, render
@@ -93,11 +94,15 @@ def build(settings: Settings, *, full_refresh: bool = False) -> BuildResult:
     freshness = run_dbt(settings, "source", "freshness")
     result.outcomes.append(freshness)
     result.fresh = freshness.success  # a stale source fails the job: the scheduler must alert on missing exports
-    # The browsable catalogue of every model and column: one static HTML file that opens offline.
-    docs = run_dbt(settings, "docs", "generate", "--static")
-    if docs.success:
-        files.copy(home.dbt_dir / "target" / "static_index.html", home.catalogue)
-    result.outcomes.append(docs)
+    # The browsable catalogue of every model and column: one static HTML file that opens offline. It holds the
+    # project's descriptions and the tables' columns, no figures: made again only when the project changed.
+    project = project_fingerprint(settings)
+    if catalogue_project(home.catalogue) != project:
+        docs = run_dbt(settings, "docs", "generate", "--static")
+        if docs.success:
+            page = (home.dbt_dir / "target" / "static_index.html").read_text(encoding="utf-8")
+            files.write_text(home.catalogue, page.replace("<head>", f"<head>{CATALOGUE_MARK.format(project)}", 1))
+        result.outcomes.append(docs)
     return result
 
 
@@ -129,6 +134,26 @@ def _digest_files(digest, path: Path) -> None:
             digest.update(item.name.encode() + b"\0" + item.read_bytes())
 
 
+def project_fingerprint(settings: Settings) -> str:
+    """A digest of what the models' shape and descriptions follow: dbt's version, the project and configuration."""
+    digest = hashlib.sha256(version("dbt-core").encode())
+    for path in (settings.retention_policy, settings.privacy_config, settings.ingest_config,
+                 *(PROJECT_DIR / name for name in PROJECT_INPUTS)):
+        _digest_files(digest, path)
+    return digest.hexdigest()
+
+
+CATALOGUE_MARK = '<meta name="warehouse-project" content="{}">'
+
+
+def catalogue_project(path: Path) -> str | None:
+    """The project fingerprint the catalogue was made for (None: no catalogue, or one made before the mark)."""
+    if not path.exists():
+        return None
+    found = re.search(CATALOGUE_MARK.format("([0-9a-f]{64})"), path.read_text(encoding="utf-8"))
+    return found.group(1) if found else None
+
+
 def inputs_fingerprint(settings: Settings) -> str:
     """A digest of everything a build reads: the newest loaded file, the corrections, objections and erasures
     recorded in the vault, the retention policy, the privacy and ingest configuration, and the dbt project."""
@@ -142,10 +167,7 @@ def inputs_fingerprint(settings: Settings) -> str:
                    (select count(*) from retention.erasure_ledger)""").fetchone()
     finally:
         con.close()
-    digest.update(repr(state).encode())
-    for path in (settings.retention_policy, settings.privacy_config, settings.ingest_config,
-                 *(PROJECT_DIR / name for name in PROJECT_INPUTS)):
-        _digest_files(digest, path)
+    digest.update(repr(state).encode() + project_fingerprint(settings).encode())
     return digest.hexdigest()
 
 
