@@ -54,6 +54,7 @@ class DataMap:
     lineage_columns: list[str]
     not_personal: list[str]
     identifying: list[str] = field(default_factory=list)  # data categories that identify a person
+    version_views: dict[str, str] = field(default_factory=dict)  # staging view -> the dataset whose versions it lists
 
     def category(self, qualified_column: str) -> str:
         table, column = qualified_column.rsplit(".", 1)
@@ -173,7 +174,12 @@ def load_data_map(directory: Path = CONFIG_DIR) -> DataMap:
     for category in raw.get("identifying", []):
         if category not in categories:
             _fail("data_map.yml", "identifying", f"{category!r} is not a fideslang data category")
-    return DataMap(raw["version"], datasets, raw["lineage_columns"], raw["not_personal"], raw.get("identifying", []))
+    version_views = raw.get("version_views", {})
+    for view, table in version_views.items():
+        if table not in datasets:
+            _fail("data_map.yml", "version_views", f"{view!r} lists the versions of {table!r}, which is not a dataset")
+    return DataMap(raw["version"], datasets, raw["lineage_columns"], raw["not_personal"], raw.get("identifying", []),
+                   version_views)
 
 
 def record_type(table: str) -> str:

@@ -128,6 +128,10 @@ def test_the_data_map_tags_every_column_of_every_staging_model_and_privacy_table
     for table, held in sorted(columns.items()):
         if table in DATA_MAP.not_personal:
             continue
+        if table in DATA_MAP.version_views:  # answered as its dataset's history
+            dataset = DATA_MAP.datasets[DATA_MAP.version_views[table]]
+            assert held - {"valid_from", "superseded_on"} <= set(dataset.columns), table
+            continue
         assert table in DATA_MAP.datasets, f"{table} is not in privacy/data_map.yml"
         mapped = set(DATA_MAP.datasets[table].columns)
         untagged = held - mapped - set(DATA_MAP.lineage_columns)

@@ -120,3 +120,25 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    superseded_rows(source_relation, key): the versions of a snapshot entity that a later snapshot superseded
+    (closed, and not the key's latest: the current version, or the last one of a record deleted at the source,
+    is the entity's current row). Per version its cleaned key and customer, the day it came (`valid_from`, part
+    of its record id: core/erasure.py version_record_id) and the day it was superseded (`superseded_on`).
+-#}
+{% macro superseded_rows(source_relation, key) -%}
+    {{ require_versions(source_relation) }}
+    select
+        {{ clean_string('versions.' ~ key) }} as {{ key }},
+        {% if key != 'customer_id' -%}
+        {{ clean_string('versions.customer_id') }} as customer_id,
+        {% endif -%}
+        versions._valid_from as valid_from,
+        versions._valid_to as superseded_on
+    from {{ source_relation }} as versions
+    where
+        versions._valid_to is not null
+        and not versions._is_latest
+        and {{ clean_string('versions.' ~ key) }} is not null
+{%- endmacro %}

@@ -82,59 +82,24 @@ key_handovers as (
 
 ),
 
--- Superseded versions (clock `superseded`): every version of a snapshot record with identifying data that a
--- later snapshot superseded, read from raw, where the versions are (the staging views show the latest only):
--- closed, and not the key's latest (the current version, or the last one of a record deleted at the source,
--- stays under the record's own rule). Record type `<type>_version`, id `<key>@<valid_from>` (as
--- core/erasure.py version_record_id writes it; privacy/config.py erasure_tables derives the same types from
--- the data map), of the customer the version names, superseded on its `_valid_to`.
-superseded_versions as (
+customer_versions as (
 
-    select
-        'customer_version' as record_type,
-        {{ clean_string('customer_versions.customer_id') }}
-        || '@'
-        || strftime(customer_versions._valid_from, '%Y-%m-%d') as record_id,
-        {{ clean_string('customer_versions.customer_id') }} as customer_id,
-        customer_versions._valid_to as superseded_on
+    select * from {{ ref('stg_crm__customer_versions') }}
+    where {{ is_changed('customer_id', 'stg_crm__customer_versions') }}
 
-    from {{ source('crm', 'customers') }} as customer_versions
-    where
-        customer_versions._valid_to is not null
-        and not customer_versions._is_latest
-        and {{ is_changed('customer_id', 'customer_versions') }}
+),
 
-    union all
+service_versions as (
 
-    select
-        'service_version' as record_type,
-        {{ clean_string('service_versions.service_id') }}
-        || '@'
-        || strftime(service_versions._valid_from, '%Y-%m-%d') as record_id,
-        {{ clean_string('service_versions.customer_id') }} as customer_id,
-        service_versions._valid_to as superseded_on
+    select * from {{ ref('stg_services__service_versions') }}
+    where {{ is_changed('customer_id', 'stg_services__service_versions') }}
 
-    from {{ source('services', 'services') }} as service_versions
-    where
-        service_versions._valid_to is not null
-        and not service_versions._is_latest
-        and {{ is_changed('customer_id', 'service_versions') }}
+),
 
-    union all
+key_handover_versions as (
 
-    select
-        'key_handover_version' as record_type,
-        {{ clean_string('key_versions.handover_id') }}
-        || '@'
-        || strftime(key_versions._valid_from, '%Y-%m-%d') as record_id,
-        {{ clean_string('key_versions.customer_id') }} as customer_id,
-        key_versions._valid_to as superseded_on
-
-    from {{ source('services', 'key_handovers') }} as key_versions
-    where
-        key_versions._valid_to is not null
-        and not key_versions._is_latest
-        and {{ is_changed('customer_id', 'key_versions') }}
+    select * from {{ ref('stg_services__key_handover_versions') }}
+    where {{ is_changed('customer_id', 'stg_services__key_handover_versions') }}
 
 ),
 
@@ -171,6 +136,45 @@ policy as (
         cast(bool_or(rules.hold_on_open_collection_case) as boolean) as hold_on_open_collection_case
 
     from rules
+
+),
+
+-- Superseded versions (clock `superseded`): every version of a snapshot record with identifying data that a
+-- later snapshot superseded. Record type `<type>_version`, id `<key>@<valid_from>` (as core/erasure.py
+-- version_record_id writes it; privacy/config.py erasure_tables derives the same types from the data map),
+-- of the customer the version names, superseded on its `superseded_on`.
+superseded_versions as (
+
+    select
+        'customer_version' as record_type,
+        customer_versions.customer_id
+        || '@'
+        || strftime(customer_versions.valid_from, '%Y-%m-%d') as record_id,
+        customer_versions.customer_id,
+        customer_versions.superseded_on
+    from customer_versions
+
+    union all
+
+    select
+        'service_version' as record_type,
+        service_versions.service_id
+        || '@'
+        || strftime(service_versions.valid_from, '%Y-%m-%d') as record_id,
+        service_versions.customer_id,
+        service_versions.superseded_on
+    from service_versions
+
+    union all
+
+    select
+        'key_handover_version' as record_type,
+        key_handover_versions.handover_id
+        || '@'
+        || strftime(key_handover_versions.valid_from, '%Y-%m-%d') as record_id,
+        key_handover_versions.customer_id,
+        key_handover_versions.superseded_on
+    from key_handover_versions
 
 ),
 

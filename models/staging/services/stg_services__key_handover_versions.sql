@@ -1,0 +1,18 @@
+-- The key handovers' superseded versions: what a later snapshot changed or dropped, kept as versions in raw
+-- (the current row is in stg_services__key_handovers). Their own retention rule times them from the day
+-- they were superseded.
+with
+
+versions as (
+
+    {{ superseded_rows(source('services', 'key_handovers'), key='handover_id') }}
+
+),
+
+final as (
+
+    select * from versions
+
+)
+
+select * from final
