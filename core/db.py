@@ -17,7 +17,7 @@ def extension_file(package) -> Path:
 
 
 def connect(path: Path | str = ":memory:", *, limits: Limits | None = None, read_only: bool = False,
-            temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+            temp_directory: Path | None = None, encrypt_spills: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection bounded by the run's limits (threads, memory limit: 2.5GB unless set).
 
     Past the memory limit DuckDB spills to `temp_directory` instead of failing, so every part of the pipeline
@@ -29,9 +29,11 @@ def connect(path: Path | str = ":memory:", *, limits: Limits | None = None, read
               "memory_limit": limits.memory_limit}
     if limits.threads:
         config["threads"] = limits.threads
-    if temp_directory:
-        temp_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if temp_directory:  # DuckDB makes the folder when it first spills, inside an owner-only parent
+        temp_directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         config["temp_directory"] = str(temp_directory)
+    if encrypt_spills:  # set as the database opens: DuckDB refuses to switch it once a temporary file exists
+        config["temp_file_encryption"] = True
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 

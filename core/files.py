@@ -97,6 +97,29 @@ def remove_strays(folder: Path) -> int:
     return len(strays)
 
 
+def spill_folder(tmp: Path) -> Path:
+    """A folder of its own under `tmp` for one DuckDB connection's spills. DuckDB names its temporary files
+    alike in every instance, so two sharing a folder (a reader beside a build, our connection beside dbt's)
+    would write into each other's files, and it refuses encrypted spills where another's files lie. DuckDB
+    makes the folder when it first spills and removes it when the connection closes; those a killed process
+    left (its pid in the name) go here."""
+    for old in tmp.glob("spill-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tmp / f"spill-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def empty_folder(folder: Path) -> int:
     """Remove everything inside `folder` (a scratch folder a killed run may have left full); entries removed."""
     if not folder.is_dir():

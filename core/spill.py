@@ -20,7 +20,7 @@ class SpillWatch:
 
     def _size(self) -> int:
         try:
-            return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+            return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())  # connections' own folders too
         except FileNotFoundError:  # a file deleted between listing and stat, or no folder yet
             return 0
 

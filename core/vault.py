@@ -14,6 +14,7 @@ from __future__ import annotations
 import duckdb
 import duckdb_extension_httpfs
 
+from core import files
 from core.db import connect, extension_file
 from core.keys import KeyFileError, check_passphrase, ensure_key
 from core.settings import Settings
@@ -78,10 +79,10 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
 
 def open_vault(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection whose default catalog is the vault; spills go to the home's tmp folder, encrypted."""
-    con = connect(limits=settings.limits, temp_directory=settings.home.tmp)
+    con = connect(limits=settings.limits, temp_directory=files.spill_folder(settings.home.tmp), encrypt_spills=True)
     try:
         attach(con, settings, read_only=read_only)
-        con.execute(f"set temp_file_encryption = true; use {ALIAS}")
+        con.execute(f"use {ALIAS}")
     except BaseException:
         con.close()
         raise

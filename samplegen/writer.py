@@ -93,7 +93,7 @@ class Writer:
 
     def __init__(self, out: Path):
         self.out = out
-        self.tmp = out / ".generate-tmp"  # DuckDB's output before re-encoding, and where DuckDB spills
+        self.tmp = out / ".generate-tmp"  # DuckDB's output before re-encoding, and its spills
         self.lines: dict[str, int] = {}  # physical lines written so far, by file
 
     @property
@@ -107,7 +107,8 @@ class Writer:
         """
         # A connection per block: closing it frees its tables and the NumPy arrays registered in it.
         # db.connect applies the warehouse's memory limit (WAREHOUSE_MEMORY_LIMIT); past it DuckDB spills.
-        self.con = db.connect(temp_directory=self.tmp)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.con = db.connect(temp_directory=self.tmp / "spill")  # DuckDB makes it, and removes it on close
         try:
             self.con.execute("SET enable_progress_bar = false")
             self.con.execute("SET preserve_insertion_order = true")

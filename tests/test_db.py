@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from core.db import connect
@@ -26,11 +30,39 @@ def test_command_line_values_win_over_the_environment():
 
 
 def test_without_a_setting_a_connection_is_bounded_by_the_default_limit(tmp_path):
-    con = connect(limits=Limits(), temp_directory=tmp_path / "spill")
+    con = connect(limits=Limits(), temp_directory=tmp_path / "tmp" / "spill")
     limit, temp = con.execute("select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
     con.close()
     assert limit.endswith("GiB") and float(limit.split()[0]) <= float(DEFAULT_MEMORY_LIMIT.rstrip("GB"))
-    assert temp == str(tmp_path / "spill") and (tmp_path / "spill").stat().st_mode & 0o077 == 0
+    assert temp == str(tmp_path / "tmp" / "spill") and (tmp_path / "tmp").stat().st_mode & 0o077 == 0
+
+
+def test_the_vault_spills_encrypted_into_a_folder_of_its_own(tmp_path):
+    """Another DuckDB instance's temporary file in the home's tmp (dbt's, after a build that spilled) once made
+    every later open of the vault in that process fail; a killed process's spill folder goes at the next open."""
+    settings = Settings.for_home(tmp_path)
+    settings.home.create()
+    open_vault(settings).close()
+    (settings.home.tmp / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"another instance's blocks")
+    left = settings.home.tmp / f"spill-{_ended_pid()}-0badcafe"  # a process that has ended
+    left.mkdir()
+    (left / "duckdb_temp_block-1.block").write_bytes(b"x")
+    con = open_vault(settings)
+    try:
+        encrypted, folder = con.execute("select current_setting('temp_file_encryption'), "
+                                        "current_setting('temp_directory')").fetchone()
+    finally:
+        con.close()
+    assert encrypted is True
+    assert Path(folder).parent == settings.home.tmp and Path(folder).name.startswith(f"spill-{os.getpid()}-")
+    assert not left.exists()
+    assert (settings.home.tmp / "duckdb_temp_storage_DEFAULT-0.tmp").exists()  # not ours: left alone
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_a_vault_made_before_encryption_is_named_as_such(tmp_path):
