@@ -168,11 +168,16 @@ def _names(month: date, langs: tuple[str, ...]) -> set[str]:
 
 def archive(analytics: Path, root: Path, *, controller: str, months: list[str | date | None],
             langs: tuple[str, ...], pdf: bool = True, limits: Limits | None = None,
-            report_checks: frozenset[str] | None = None) -> list[Archived]:
-    """Archive each of `months` (None: the latest closed month) from the analytics database; rewrite the index."""
+            report_checks: frozenset[str] | None = None, closed_only: bool = False) -> list[Archived]:
+    """Archive each of `months` (None: the latest closed month) from the analytics database; rewrite the index.
+    `closed_only` (a report to be e-mailed): a running month is refused before anything is rendered."""
     done = []
     for month in months:
         data = churn.read(analytics, month, limits)
+        if closed_only and data.partial:
+            raise ReportError(f"{render.month_iso(data.month)} is still running (data up to {data.cutoff_date}): "
+                              "only a closed month's report is e-mailed; its figures change until the month has "
+                              "closed")
         done.append(archive_month(data, root, controller=controller, langs=langs, pdf=pdf,
                                   report_checks=report_checks))
     return done

@@ -202,10 +202,8 @@ def deliver(archived: Archived, config: MailConfig, *, controller: str) -> Sent:
     """E-mail a closed month's archived report: its PDFs attached, the summary of each language in the body,
     the month in the subject; then mark the issue sent in the archive. Only a closed month is sent."""
     month = render.month_iso(archived.month)
-    if archived.provisional:
-        cutoff = (archived.current.get("figures") or {}).get("data_cutoff")
-        raise MailError(f"{month} is still running (data up to {cutoff}): only a closed month's report is "
-                        "e-mailed; its figures change until the month has closed")
+    if archived.provisional:  # archive(closed_only=True) refuses the running month before it is rendered
+        raise MailError(f"{month} is provisional: only a closed month's report is e-mailed")
     pdfs = archived.files("pdf")
     missing = [lang for lang in config.languages if lang not in pdfs or not pdfs[lang].exists()]
     if missing:

@@ -306,7 +306,7 @@ def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ..
             progress(f"Rendering the churn report ({', '.join(langs)})…")
             outcome = ReportOutcome(archive(home.analytics, home.churn_reports, controller=controller,
                                             months=months, langs=langs, pdf=pdf, limits=settings.limits,
-                                            report_checks=report_checks()))
+                                            report_checks=report_checks(), closed_only=send))
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
         for done in outcome.archived:
