@@ -20,7 +20,10 @@ class SpillWatch:
 
     def _size(self) -> int:
         try:
-            return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())  # connections' own folders too
+            # dbt's spill files, and those of our connections in their own folders (core/files.py spill_folder);
+            # not the scratch copies of the exports
+            spills = [*self.folder.glob("*"), *self.folder.glob("spill-*/*")]
+            return sum(p.stat().st_size for p in spills if p.is_file())
         except FileNotFoundError:  # a file deleted between listing and stat, or no folder yet
             return 0
 

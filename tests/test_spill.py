@@ -26,3 +26,14 @@ def test_work_within_the_limit_reports_no_spill(tmp_path):
         con.execute("select sum(range) from range(1000000)").fetchone()
     con.close()
     assert watch.peak_bytes == 0
+
+
+def test_the_watch_counts_the_connections_spill_folders_not_the_scratch_copies(tmp_path):
+    (tmp_path / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"d" * 300)  # dbt's, in the folder itself
+    (tmp_path / "spill-1-0badcafe").mkdir()
+    (tmp_path / "spill-1-0badcafe" / "duckdb_temp_block-1.block").write_bytes(b"v" * 1000)  # a vault connection's
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "invoices_20261204.csv").write_bytes(b"s" * 5000)  # a UTF-8 copy of an export
+    with SpillWatch(tmp_path, interval=0.01) as watch:
+        pass
+    assert watch.stop() == 1300
