@@ -39,10 +39,12 @@ import duckdb
 from core import files
 from core.db import transaction
 from core.schema import LINEAGE_COLUMNS, VERSION_COLUMNS, row_hash_sql
-from core.sql import ident, literal, relation_exists
+from core.sql import ident, literal, relation_exists, table_columns
 
 TRIMMED = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what staging's `clean_string` trims
 REJECTS = "ingest.rejects"
+# Every record with its retention status (the dbt view over int_retention__expiries): what erasure selects from.
+RECORDS = "intermediate.int_retention__records"
 # What a rejected line is cut at into fields: the CSV delimiters in use (`;` by the contract, `,`, `|`, tab),
 # quotes, and JSON's punctuation, so a JSON line gives its keys and values. Cutting a free-text field into
 # more pieces only adds candidates; an id holding one of these characters would not be found.
@@ -63,6 +65,11 @@ class RawTable:
     key: tuple[str, ...]
     columns: Mapping[str, str]  # column -> DuckDB type
     versioned: bool = False  # a snapshot entity's table: versions of its records (core/schema.py)
+
+    @property
+    def staging_model(self) -> str:
+        """The staging model of its current rows (`stg_<system>__<entity>`): the data map's name for it."""
+        return f"staging.stg_{self.system}__{self.entity}"
 
 
 VERSION_SUFFIX = "_version"  # the record type of a versioned record type's closed versions: customer_version
@@ -177,11 +184,7 @@ def _rehash(con: duckdb.DuckDBPyConnection, table: str, nulled: Iterable[str]) -
     equals it (core/schema.py VERSION_COLUMNS). Empty for other tables."""
     if table.count(".") != 1:
         return ""
-    schema, name = table.split(".")
-    columns = [c for (c,) in con.execute("""
-        select column_name from duckdb_columns()
-        where database_name = current_database() and schema_name = ? and table_name = ?""", [schema, name]
-    ).fetchall()]
+    columns = table_columns(con, table)
     if "_row_hash" not in columns:
         return ""
     system = set(LINEAGE_COLUMNS) | set(VERSION_COLUMNS)
@@ -234,7 +237,8 @@ def erase_rejects(con: duckdb.DuckDBPyConnection, load_id: int | None = None,
             inner join ingest.files as files on files.load_id = rejects.load_id
             inner join retention.erasure_ledger as ledger
                 on ledger.record_type = {literal(spec.record_type)}
-                and ledger.version_of = pseudonymous_key({clean_id('rejects.record_key')})
+                -- a reject's composite key is joined with `|`, a record id with `/`
+                and ledger.version_of = pseudonymous_key(replace({clean_id('rejects.record_key')}, '|', '/'))
                 and ledger.event_on > files.export_date
             where rejects.raw_text is not null and files.system = {literal(system)}
                 and files.entity = {literal(entity)} {scope.replace('load_id', 'rejects.load_id')}

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 import duckdb
 
-from core.sql import ident, literal
+from core.sql import ident, literal, table_columns
 
 DDL = """
 create schema if not exists ingest;
@@ -188,11 +188,7 @@ def row_hash_sql(columns: Iterable[str], alias: str | None = None) -> str:
 
 def has_versions(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether a raw table has the version columns (a snapshot entity's table in the layout of versions)."""
-    schema, name = table.split(".")
-    return bool(con.execute("""
-        select count(*) from duckdb_columns()
-        where database_name = current_database() and schema_name = ? and table_name = ? and column_name = ?""",
-        [schema, name, "_valid_from"]).fetchone()[0])
+    return "_valid_from" in table_columns(con, table)
 
 
 class OldLayout(RuntimeError):

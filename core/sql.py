@@ -20,6 +20,14 @@ def qualified(name: str) -> str:
     return ".".join(ident(part) for part in name.split("."))
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """The columns of `schema.name` in the connection's current database, in order; empty if there is none."""
+    schema, table = name.split(".")
+    return [c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ? order by column_index", [schema, table]).fetchall()]
+
+
 def relation_exists(con: duckdb.DuckDBPyConnection, name: str, *, tables_only: bool = False) -> bool:
     """Whether `schema.name` exists as a table (or view) in the connection's current database."""
     schema, table = name.split(".")

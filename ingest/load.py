@@ -48,7 +48,7 @@ import duckdb
 
 from core import faults
 from core.db import transaction
-from core.erasure import REJECTS, TableErasure, clean_id, erase, erase_rejects, erase_rows, ledger_size
+from core.erasure import REJECTS, TableErasure, erase, erase_rejects, erase_rows, ledger_size
 from core.files import empty_folder, private_folder
 from core.pseudonym import macro_sql
 from core.schema import ensure_raw_tables, ensure_vault_schema
@@ -532,8 +532,7 @@ class FileLoader:
         """A row without its key cannot be placed in history: it becomes a reject, not a raw row. A key of blanks
         is missing too (staging trims keys)."""
         entity, table = self.entity, self.table
-        missing = " or ".join(f"{clean_id(f'cast({k} as varchar)')} is null" for k in entity.key)
-        where = f"_load_id = {self.load_id} and ({missing})"
+        where = f"_load_id = {self.load_id} and {versions.key_sql(entity)} is null"  # as history places keys
         columns = ", ".join(f'coalesce("{name}"::varchar, \'\')' for name in entity.columns)
         keys = ", ".join(entity.key)
         self.con.execute(f"""

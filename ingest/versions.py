@@ -47,7 +47,7 @@ from core import faults
 from core.db import transaction
 from core.erasure import clean_id
 from core.schema import LINEAGE_COLUMNS, VERSION_COLUMNS, has_versions, row_hash_sql
-from core.sql import ident, literal, relation_exists
+from core.sql import ident, literal, relation_exists, table_columns
 from ingest.config import Entity
 
 log = logging.getLogger(__name__)
@@ -355,9 +355,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
     building = f"{schema}.{ident('_migrating_' + name)}"
     data = {c: t for c, t in entity.columns.items()}
     spec = ", ".join(f"{ident(c)} {t}" for c, t in {**data, **LINEAGE_COLUMNS, **VERSION_COLUMNS}.items())
-    existing = {c for (c,) in con.execute(
-        "select column_name from duckdb_columns() where database_name = current_database() "
-        "and schema_name = ? and table_name = ?", [schema, name]).fetchall()}
+    existing = set(table_columns(con, table))
     # a column configured since the old table was made is null in its rows, as the ingest would have added it
     select = ", ".join(ident(c) if c in existing else f"null::{t} as {ident(c)}"
                        for c, t in {**data, **LINEAGE_COLUMNS}.items())

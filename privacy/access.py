@@ -45,7 +45,7 @@ from typing import Any
 import duckdb
 
 from core import faults, files, render
-from core.erasure import RawTable, clean_id
+from core.erasure import RECORDS, RawTable, clean_id
 from core.pseudonym import macro_sql, pseudonymous_key
 from core.settings import Settings
 from core.sql import ident as _ident
@@ -73,7 +73,6 @@ LABELS = Path(__file__).resolve().parent / "templates" / "access_labels.yml"
 LANGUAGES = ("fi", "en")
 CUSTOMERS = "staging.stg_crm__customers"  # where a person is found (disclosures.yml: `customers_where`)
 PERSON_ID = "hetu"  # the column that identifies a natural person across customer records
-RECORDS = "intermediate.int_retention__records"
 DISCLOSURES = "intermediate.int_privacy__disclosures"  # the disclosure register (vault)
 JSON_NAME = "access.json"
 VERTICAL_MAX = 3  # a dataset with at most this many records is shown one column per record
@@ -137,8 +136,12 @@ EMAIL = "user.contact.email"  # the category whose values staging lower-cases (c
 class History:
     """Where a dataset's history is: its raw table of versions, and the raw column behind each column shown."""
     raw: RawTable
-    key: str  # the dataset's column holding the record id (the raw key, cleaned as staging cleans it)
     columns: dict[str, str]  # dataset column -> SQL of its value in a raw version
+
+    @property
+    def key(self) -> str:
+        """The dataset's column holding the record id: the raw key (single), as staging names it."""
+        return self.raw.key[0]
 
 
 def history_columns(dataset: Dataset, raw: RawTable) -> dict[str, str]:
@@ -171,15 +174,14 @@ def history_columns(dataset: Dataset, raw: RawTable) -> dict[str, str]:
 
 
 def history_sources(data_map: DataMap, raw_tables: Iterable[RawTable]) -> dict[str, History]:
-    """dataset table -> where its history is, for every dataset made from a versioned raw table (by the staging
-    model's name, `stg_<system>__<entity>`, as privacy/config.py erasure_tables maps them)."""
-    by_staging = {f"staging.stg_{r.system}__{r.entity}": r for r in raw_tables if r.versioned}
+    """dataset table -> where its history is, for every dataset made from a versioned raw table."""
+    by_staging = {r.staging_model: r for r in raw_tables if r.versioned}
     out = {}
     for table, dataset in data_map.datasets.items():
         raw = by_staging.get(table)
         if raw is None or len(raw.key) != 1 or raw.key[0] not in dataset.columns:
             continue
-        out[table] = History(raw, raw.key[0], history_columns(dataset, raw))
+        out[table] = History(raw, history_columns(dataset, raw))
     return out
 
 
@@ -191,7 +193,7 @@ def _history(con: duckdb.DuckDBPyConnection, source: History, dataset: Dataset, 
     person's own (their customer ids; a record once another customer's shows only its own part)."""
     if not records or not source.columns:
         return {}
-    key = clean_id(_ident(source.raw.key[0]))
+    key = clean_id(_ident(source.key))
     subject = clean_id(_ident(dataset.subject_column)) if dataset.subject_column else key
     values = ", ".join(f"{sql} as {_ident(column)}" for column, sql in source.columns.items())
     rows = _fetch(con, f"""

@@ -202,7 +202,7 @@ def erasure_tables(data_map: DataMap, raw_tables: Iterable[RawTable]) -> list[Ta
     are records of their own, `<type>_version` (`customer_version`, id `<customer_id>@<valid_from>`), on the
     retention rule of superseded values, deleted as a whole (the key's current version stays).
     """
-    by_staging = {f"staging.stg_{r.system}__{r.entity}": r for r in raw_tables}
+    by_staging = {r.staging_model: r for r in raw_tables}
     specs = []
     for dataset in data_map.datasets.values():
         identifying = data_map.identifying_columns(dataset)

@@ -23,11 +23,10 @@ from datetime import date
 
 import duckdb
 
-from core.erasure import Erasure, TableErasure
+from core.erasure import RECORDS, Erasure, TableErasure
 from core.pseudonym import pseudonymous_key
 from core.sql import relation_exists
 
-RECORDS = "intermediate.int_retention__records"
 CUSTOMERS = "staging.stg_crm__customers"
 LEGAL_OBLIGATION = "accounting_vouchers"  # kept whatever the request: the Accounting Act
 

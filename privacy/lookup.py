@@ -1,7 +1,7 @@
 """From a pseudonymous key back to its record, for those allowed (the privacy officer, billing staff).
 
 The quality page and the retention audit name records by their pseudonymous keys (HMAC of the record id,
-core/pseudonym.py): `find(con, secret, key)` finds which record a key stands for, among every record the
+core/pseudonym.py): `find(con, key)` finds which record a key stands for, among every record the
 retention models know (customers, services, invoices, invoice lines, payments, collection cases, tickets, key
 handovers, and the superseded versions of customers, services and key handovers, `<key>@<valid_from>`:
 `intermediate.int_retention__records`). The application logs each look-up like an access request.
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from core.erasure import RECORDS
 from core.sql import relation_exists
 
-RECORDS = "intermediate.int_retention__records"
 KEY = re.compile(r"[0-9a-f]{32}")
 
 

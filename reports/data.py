@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from core import render
+from core.sql import table_columns
 
 COHORT_ROWS = 24
 SEGMENT_MONTHS = 12
@@ -113,12 +114,6 @@ def _tables(con) -> set[str]:
         "select table_schema, table_name from information_schema.tables").fetchall()}
 
 
-def _columns(con, table: str) -> set[str]:
-    schema, name = table.split(".")
-    return {c for (c,) in con.execute("select column_name from information_schema.columns "
-                                      "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
-
-
 def latest_closed_month(cutoff: dict, months: list[date]) -> date:
     """The latest closed month: the cut-off month if the cut-off is its last day, else the month before.
 
@@ -190,11 +185,10 @@ def load(con, month: str | date | None = None) -> ReportData:
     movements = [r for r in movements if r["month"] <= chosen]
 
     retention: dict[date, dict] = {}
-    if "revenue_retention" not in missing:
-        by_month: dict[date, list[dict]] = {}
-        for row in _rows(con, "select * from churn.revenue_retention where month <= ? order by month", [chosen]):
-            by_month.setdefault(as_date(row["month"]), []).append(row)
-        retention = {m: _retention(rows) for m, rows in by_month.items()}
+    if "revenue_retention" not in missing:  # one row per month (its primary key)
+        retention = {as_date(r["month"]): {"grr": r["gross_revenue_retention"], "nrr": r["net_revenue_retention"]}
+                     for r in _rows(con, """select month, gross_revenue_retention, net_revenue_retention
+                                           from churn.revenue_retention where month <= ?""", [chosen])}
 
     cohorts: list[dict] = []
     if "cohort_retention" not in missing:
@@ -230,8 +224,9 @@ def load(con, month: str | date | None = None) -> ReportData:
         rows = _rows(con, "select * from quality.summary")
         # The newest run if the table keeps a history.
         quality = max(rows, key=lambda r: str(r.get("run_at"))) if rows else None
-    if quality and "quality.results" in tables and {"suite", "success"} <= _columns(con, "quality.results"):
-        same_run = "and run_id = ?" if quality.get("run_id") and "run_id" in _columns(con, "quality.results") else ""
+    results = set(table_columns(con, "quality.results"))
+    if quality and {"suite", "success"} <= results:
+        same_run = "and run_id = ?" if quality.get("run_id") and "run_id" in results else ""
         failed = _rows(con, f"""select suite, expectation, severity, description, unexpected_count
                                 from quality.results where not success {same_run}
                                 order by severity = 'error' desc, suite, expectation""",
@@ -240,18 +235,6 @@ def load(con, month: str | date | None = None) -> ReportData:
     return ReportData(month=chosen, partial=is_partial(chosen, cutoff), cutoff=cutoff, movements=movements,
                       retention=retention, cohorts=cohorts, segments=segments, lost=lost, survival=survival,
                       quality=quality, failed_checks=failed, missing=missing)
-
-
-def _retention(rows: list[dict]) -> dict:
-    """12-month GRR/NRR of a month: the mart's ratios when it has one row, ratios of the sums otherwise."""
-    if len(rows) == 1:
-        row = rows[0]
-        return {"grr": row.get("gross_revenue_retention"), "nrr": row.get("net_revenue_retention")}
-    start = sum(r.get("cohort_start_mrr") or 0 for r in rows)
-    if not start:
-        return {"grr": None, "nrr": None}
-    return {"grr": sum(r.get("retained_mrr") or 0 for r in rows) / start,
-            "nrr": sum(r.get("end_mrr") or 0 for r in rows) / start}
 
 
 def fingerprint(data: ReportData) -> str:

@@ -17,11 +17,9 @@ from collections import Counter
 
 import duckdb
 
-from core.erasure import Erasure, TableErasure
+from core.erasure import RECORDS, Erasure, TableErasure
 from core.pseudonym import pseudonymous_key
 from core.sql import relation_exists
-
-RECORDS = "intermediate.int_retention__records"
 
 
 class EnforceError(RuntimeError):
