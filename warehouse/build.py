@@ -76,14 +76,8 @@ def build(settings: Settings, *, full_refresh: bool = False) -> BuildResult:
     everything that writes into the new analytics file is done.
     """
     home = settings.home
-    if not home.vault.exists():
-        raise BuildError(f"no vault at {home.vault}: run `warehouse ingest` first")
-    erasures, ledger_empty = prepare_vault(settings)
-    ensure_pseudonym_key(settings, ledger_empty)
+    erasures = _start(settings, full_refresh=full_refresh)
     full_refresh = full_refresh or bool(erasures)
-    discard(settings)
-    if home.analytics.exists() and not full_refresh:
-        _seed_next(settings)
     result = BuildResult(False, full_refresh=full_refresh, erasures=erasures)
     result.outcomes.append(run_dbt(settings, "build", *(["--full-refresh"] if full_refresh else [])))
     if not result.outcomes[0].success:
@@ -111,17 +105,24 @@ def start_next(settings: Settings, *, full_refresh: bool = False) -> None:
     a copy of the published one (a fresh file with `full_refresh`), as `build` starts. It is never published
     from there: the next `build` discards it and starts again. Refused while an erasure waits to be published:
     that build must come first, from scratch."""
+    _start(settings, full_refresh=full_refresh, refuse_erasures=True)
+
+
+def _start(settings: Settings, *, full_refresh: bool, refuse_erasures: bool = False) -> list[int]:
+    """The vault ready, the pseudonym key there, the next analytics file begun; the erasure runs not yet
+    published (a build after them starts from a fresh file; an analyst's dbt command is refused)."""
     home = settings.home
     if not home.vault.exists():
         raise BuildError(f"no vault at {home.vault}: run `warehouse ingest` first")
     erasures, ledger_empty = prepare_vault(settings)
-    if erasures:
+    if erasures and refuse_erasures:
         raise BuildError("an erasure is not published yet: run `warehouse build` (it rebuilds analytics from "
                          "scratch) before building with dbt by hand")
     ensure_pseudonym_key(settings, ledger_empty)
     discard(settings)
-    if home.analytics.exists() and not full_refresh:
+    if home.analytics.exists() and not (full_refresh or erasures):
         _seed_next(settings)
+    return erasures
 
 
 # What a build's output depends on besides the vault's data: the project's models and the configuration files.
