@@ -317,26 +317,30 @@ def report(settings: Settings, *, month: str | None = None, langs: tuple[str, ..
     return outcome
 
 
-def deliver(settings: Settings, *, progress: Progress = _quiet):
+def deliver(settings: Settings, *, archived=None, progress: Progress = _quiet):
     """The daily job's e-mail: the latest closed month's report, once per issue, when the home has a mail
-    configuration; None when there is none or the issue was sent already."""
+    configuration; None when there is none or the issue was sent already. `archived`: that month as this run's
+    report archived it (reports.archive.Archived); without it, it is archived here unless it was sent already."""
     if not mail_configured(settings) or not settings.home.analytics.exists():
         return None
-    from reports.archive import archive, write_index
+    from reports.archive import archive, current_issue, months_due, write_index
     from reports.churn import ReportError
 
     config = _mail_config(settings)
     controller = controller_name(settings)
+    home = settings.home
     with _archive_lock(settings, progress):
         try:
-            done = archive(settings.home.analytics, settings.home.churn_reports, controller=controller,
-                           months=[None], langs=config.languages, limits=settings.limits,
-                           report_checks=report_checks())[0]
+            if archived is None:  # the published analytics is the one its current issue was made from
+                if current_issue(home.churn_reports, months_due(home.analytics, settings.limits)[0])[1].get("sent"):
+                    return None
+                archived = archive(home.analytics, home.churn_reports, controller=controller, months=[None],
+                                   langs=config.languages, limits=settings.limits, report_checks=report_checks())[0]
         except ReportError as exc:
             raise PipelineError(str(exc)) from None
-        if done.current.get("sent"):
+        if archived.current.get("sent"):
             return None
-        sent = _send(settings, done, config, controller, progress)
+        sent = _send(settings, archived, config, controller, progress)
         write_index(settings.home.churn_reports, controller=controller)
     return sent
 
@@ -866,14 +870,17 @@ def daily_run(settings: Settings, inbox: Path, *, full_refresh: bool = False, pr
 
             outcome.standing_check_errors = (published_summary(settings) or {}).get("errors", 0)
         # A step that cannot run is an alert; the steps after it still run.
+        closed = None  # this run's archive of the latest closed month, if it made one
         if outcome.build.published:
             reports = _step(outcome, "churn report", lambda: report(settings, langs=("en", "fi"), running=True,
                                                                       progress=progress))
             outcome.reports = reports.written if reports else []
+            closed = reports.archived[0] if reports else None
         # Each closed month's report once by e-mail, when the home has a mail configuration; a failed sending
         # is tried again by the next run, news or not.
         if mail_configured(settings):
-            outcome.sent = _step(outcome, "churn report e-mail", lambda: deliver(settings, progress=progress))
+            outcome.sent = _step(outcome, "churn report e-mail",
+                                 lambda: deliver(settings, archived=closed, progress=progress))
         # Audit even after a failed build, on the last published analytics: a failure must not hide overdue data.
         if settings.home.analytics.exists():
             outcome.audit = _step(outcome, "retention audit", lambda: _audit(settings, None))
